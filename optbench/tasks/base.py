@@ -1,0 +1,107 @@
+"""The task protocol: what the runner needs from a problem to train on it.
+
+A task is a finite sum of ``n_train`` examples (so batch size means something, and the full batch is
+``n_train``). It builds a fresh model for a seed, assembles a training batch from example indices,
+computes the mean loss of a model on a batch, and optionally reports cheap per-step extras (distance to
+the optimum, the 2-D position) and an evaluation on a validation split. A task knows nothing of
+optimizers; the runner owns batching order, the clock and the store.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+Batch = Any  # whatever train_batch returns and loss accepts (a tensor, a tuple of tensors, ...)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long a trial trains: the first limit reached ends it."""
+
+    steps: int | None = None
+    epochs: float | None = None
+    seconds: float | None = None
+
+    def is_empty(self) -> bool:
+        return self.steps is None and self.epochs is None and self.seconds is None
+
+
+@dataclass(frozen=True)
+class CriticalPoint:
+    """A known critical point of a 2-D surface: where, and what kind."""
+
+    x: float
+    y: float
+    kind: str  # "minimum", "maximum", "saddle" or "degenerate"
+
+
+class Task(abc.ABC):
+    """One optimisation problem: data (fixed at construction) plus a model family."""
+
+    #: examples in the training set; batch size "full" means this many
+    n_train: int
+    #: batch size used when the user gives none (an int or "full")
+    default_batch_size: int | str = "full"
+    #: budget used when the user gives none
+    default_budget: Budget = Budget(steps=500)
+    #: whether ``evaluate`` reports accuracy (drives reports)
+    has_accuracy: bool = False
+    #: evaluation metric whose best value selects the checkpoint to keep, and whether higher is better
+    checkpoint_metric: str | None = None
+    checkpoint_mode: str = "max"
+    #: 2-D surfaces set this (see ``surface`` and ``critical_points``)
+    is_2d: bool = False
+
+    def to(self, device: torch.device) -> Task:
+        """Move the task's tensors to ``device``; returns self. Default: nothing to move."""
+        return self
+
+    @abc.abstractmethod
+    def init_model(self, seed: int) -> nn.Module:
+        """A freshly initialised model; the same seed gives the same parameters."""
+
+    @abc.abstractmethod
+    def train_batch(self, indices: torch.Tensor) -> Batch:
+        """The training examples at ``indices`` (a 1-D long tensor on the task's device)."""
+
+    @abc.abstractmethod
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        """Mean loss of ``model`` over ``batch`` (a scalar tensor with a graph)."""
+
+    def step_metrics(self, model: nn.Module) -> dict[str, float]:
+        """Cheap extras recorded every step, outside the clock (e.g. suboptimality, x and y)."""
+        return {}
+
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        """Validation metrics (e.g. ``val_loss``, ``val_acc``), computed outside the clock under no_grad."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the task worth recording in the store (sizes, condition number, ...)."""
+        return {"n_train": self.n_train}
+
+    # 2-D surfaces only -------------------------------------------------------------------------
+    def surface(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The noise-free loss on a grid (2-D tasks)."""
+        raise NotImplementedError(f"{type(self).__name__} is not a 2-D surface")
+
+    def critical_points(self) -> list[CriticalPoint]:
+        """Known critical points (2-D tasks)."""
+        return []
+
+    def plot_box(self) -> tuple[float, float, float, float]:
+        """(xmin, xmax, ymin, ymax) worth drawing (2-D tasks)."""
+        return (-2.0, 2.0, -2.0, 2.0)
+
+
+class Parameters(nn.Module):
+    """A model that is nothing but a parameter vector θ (toy and quadratic tasks)."""
+
+    def __init__(self, theta: torch.Tensor):
+        super().__init__()
+        self.theta = nn.Parameter(theta)

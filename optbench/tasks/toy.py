@@ -1,0 +1,124 @@
+"""Two-dimensional toy surfaces: saddles, Rosenbrock's valley and a surface with several minima.
+
+Each is a finite sum of ``n`` examples fᵢ(x, y) = f(x, y) + aᵢx + bᵢy with (aᵢ, bᵢ) ~ N(0, noise²)
+centred so that Σᵢ aᵢ = Σᵢ bᵢ = 0: the full batch sees exactly f, a minibatch sees f tilted by a
+random plane (the stochastic-gradient noise of DeepOBS's 2-D problems). Every surface knows its
+critical points, and the runner records the position (x, y) at every step so reports can draw
+trajectories on the contours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from optbench.errors import SpecError
+from optbench.registry import Entry, task
+from optbench.tasks.base import CriticalPoint, Parameters, Task
+
+Surface = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Surface2D(Task):
+    """A 2-D surface ``f`` with known critical points, a start point and optional gradient noise."""
+
+    is_2d = True
+    default_batch_size = "full"
+
+    def __init__(self, f: Surface, critical: list[CriticalPoint], box: tuple[float, float, float, float],
+                 x0: float, y0: float, init_std: float = 0.0, noise: float = 0.0, n: int = 64,
+                 data_seed: int = 0):
+        if noise < 0 or init_std < 0:
+            raise SpecError(f"noise and init_std must be >= 0, got noise={noise}, init_std={init_std}")
+        if n < 1:
+            raise SpecError(f"n must be >= 1, got {n}")
+        self.f, self.critical, self.box = f, critical, box
+        self.start = torch.tensor([float(x0), float(y0)], dtype=torch.float64)
+        self.init_std, self.noise, self.n_train = float(init_std), float(noise), int(n)
+        g = torch.Generator().manual_seed(int(data_seed))
+        tilt = torch.randn(self.n_train, 2, generator=g, dtype=torch.float64) * self.noise
+        self.tilts = tilt - tilt.mean(dim=0, keepdim=True)
+
+    def to(self, device: torch.device) -> Surface2D:
+        self.start, self.tilts = self.start.to(device), self.tilts.to(device)
+        return self
+
+    def init_model(self, seed: int) -> nn.Module:
+        g = torch.Generator().manual_seed(int(seed))
+        jitter = torch.randn(2, generator=g, dtype=torch.float64) * self.init_std
+        return Parameters(self.start + jitter.to(self.start.device))
+
+    def train_batch(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.tilts[indices]
+
+    def loss(self, model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        x, y = model.theta[0], model.theta[1]
+        return self.f(x, y) + (batch.mean(dim=0) * model.theta).sum()
+
+    def step_metrics(self, model: nn.Module) -> dict[str, float]:
+        theta = model.theta.detach()
+        return {"x": float(theta[0]), "y": float(theta[1]), "full_loss": float(self.f(theta[0], theta[1]))}
+
+    def surface(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.f(x, y)
+
+    def critical_points(self) -> list[CriticalPoint]:
+        return list(self.critical)
+
+    def plot_box(self) -> tuple[float, float, float, float]:
+        return self.box
+
+    def describe(self) -> dict[str, Any]:
+        return {"n_train": self.n_train, "start": self.start.tolist(),
+                "critical_points": [cp.__dict__ for cp in self.critical]}
+
+
+def saddle(x0: float = 1.0, y0: float = 1e-3, **kw: Any) -> Surface2D:
+    """x² − y²: a saddle at the origin (unbounded below along y)."""
+    return Surface2D(lambda x, y: x**2 - y**2, [CriticalPoint(0.0, 0.0, "saddle")],
+                     (-1.5, 1.5, -1.5, 1.5), x0, y0, **kw)
+
+
+def monkey_saddle(x0: float = 0.8, y0: float = 0.05, **kw: Any) -> Surface2D:
+    """x³ − 3xy²: a degenerate saddle (zero Hessian) at the origin, three valleys down."""
+    return Surface2D(lambda x, y: x**3 - 3 * x * y**2, [CriticalPoint(0.0, 0.0, "degenerate")],
+                     (-1.5, 1.5, -1.5, 1.5), x0, y0, **kw)
+
+
+def rosenbrock(x0: float = -1.2, y0: float = 1.0, a: float = 1.0, b: float = 100.0, **kw: Any) -> Surface2D:
+    """(a − x)² + b(y − x²)²: a curved narrow valley, minimum at (a, a²)."""
+    return Surface2D(lambda x, y: (a - x) ** 2 + b * (y - x**2) ** 2, [CriticalPoint(a, a * a, "minimum")],
+                     (-2.0, 2.0, -1.0, 3.0), x0, y0, **kw)
+
+
+# Himmelblau's critical points: 4 minima (value 0), 1 maximum, 4 saddles (to 6 decimals).
+_HIMMELBLAU = [
+    CriticalPoint(3.0, 2.0, "minimum"), CriticalPoint(-2.805118, 3.131312, "minimum"),
+    CriticalPoint(-3.779310, -3.283186, "minimum"), CriticalPoint(3.584428, -1.848126, "minimum"),
+    CriticalPoint(-0.270845, -0.923039, "maximum"),
+    CriticalPoint(0.086678, 2.884255, "saddle"), CriticalPoint(-3.073026, -0.081353, "saddle"),
+    CriticalPoint(3.385154, 0.073852, "saddle"), CriticalPoint(-0.127961, -1.953715, "saddle"),
+]
+
+
+def himmelblau(x0: float = -0.27, y0: float = -0.6, **kw: Any) -> Surface2D:
+    """(x² + y − 11)² + (x + y² − 7)²: four minima, a maximum and four saddles."""
+    return Surface2D(lambda x, y: (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2, _HIMMELBLAU,
+                     (-5.0, 5.0, -5.0, 5.0), x0, y0, **kw)
+
+
+_COMMON = {"init_std": 0.0, "noise": 0.0, "n": 64, "data_seed": 0}
+
+BUILTINS: list[Entry] = [
+    task("saddle", saddle, "x² − y²: saddle point at the origin (2-D; records x, y).",
+         {"x0": 1.0, "y0": 1e-3, **_COMMON}),
+    task("monkey-saddle", monkey_saddle, "x³ − 3xy²: degenerate saddle at the origin (2-D).",
+         {"x0": 0.8, "y0": 0.05, **_COMMON}),
+    task("rosenbrock", rosenbrock, "Rosenbrock's banana valley, minimum at (1, 1) (2-D).",
+         {"x0": -1.2, "y0": 1.0, "a": 1.0, "b": 100.0, **_COMMON}),
+    task("himmelblau", himmelblau, "Himmelblau: 4 local minima, 1 maximum, 4 saddles (2-D).",
+         {"x0": -0.27, "y0": -0.6, **_COMMON}),
+]
