@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,22 +43,26 @@ def registry_table(registry: Registry, kind: Kind) -> Table:
         table.add_column("lr range", no_wrap=True)
     table.add_column("source", style="dim", overflow="fold")
     for entry in registry.list(kind):
-        name = entry.name + (f"\n[dim]({', '.join(entry.aliases)})[/dim]" if entry.aliases else "")
-        cells = [name, entry.description, _defaults_text(entry.defaults)]
+        # Plugin-provided text is shown literally, never as rich markup.
+        name = escape(entry.name) + (f"\n[dim]({escape(', '.join(entry.aliases))})[/dim]" if entry.aliases else "")
+        cells = [name, escape(entry.description), escape(_defaults_text(entry.defaults))]
         if kind == "optimizer":
             cells.append(f"{entry.lr_range[0]:g} – {entry.lr_range[1]:g}" if entry.lr_range else "—")
-        cells.append(entry.source)
+        cells.append(escape(entry.source))
         table.add_row(*cells)
     return table
 
 
 def print_problems(registry: Registry) -> None:
     for problem in registry.problems:
-        err_console.print(f"[yellow]warning:[/yellow] {problem}", markup=True, highlight=False)
+        err_console.print(f"[yellow]warning:[/yellow] {escape(str(problem))}", highlight=False, soft_wrap=True)
 
 
-def run_with_progress(study: Study) -> None:
-    """Execute a study with a live progress bar (overall, with ETA, and the current trial)."""
+def run_with_progress(study: Study, **backend: Any) -> None:
+    """Execute a study with a live progress bar (overall, with ETA, and the current trial).
+
+    ``backend`` is passed on to :func:`optbench.runner.execute` (``backend=``, ``workers=``, ``address=``).
+    """
     pending = len(study.pending())
     done_before = len(study.configs) - pending
     if pending == 0:
@@ -73,17 +78,17 @@ def run_with_progress(study: Study) -> None:
 
         def on_trial(config: TrialConfig, result: TrialResult | None) -> None:
             if result is None:
-                progress.update(current, description=f"[dim]{config.label}")
+                progress.update(current, description=f"[dim]{escape(config.label)}")
                 return
             progress.advance(overall)
             status = result.row["status"]
             if status != "completed":
                 colour = "yellow" if status == "diverged" else "red"
                 detail = result.row.get("error") or f"at step {result.row.get('diverged_step')}"
-                progress.console.print(f"[{colour}]{status}[/{colour}] {config.label}: {detail}",
+                progress.console.print(f"[{colour}]{status}[/{colour}] {escape(config.label)}: {escape(str(detail))}",
                                        highlight=False)
 
-        execute(study, on_trial)
+        execute(study, on_trial, **backend)
         progress.update(current, visible=False)
 
 

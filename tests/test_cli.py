@@ -1,0 +1,91 @@
+"""The command line, for real: listing, running, rerunning, user errors, and kill -9 then resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import optbench
+from optbench.cli import main
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_list_shows_name_description_defaults_and_source() -> None:
+    for kind, names in (("optimizers", ["sgd", "radam", "lr range"]), ("schedules", ["warmup-cosine"]),
+                        ("tasks", ["quadratic", "himmelblau"])):
+        result = _invoke("list", kind)
+        assert result.exit_code == 0
+        for name in [*names, "builtin"]:
+            assert name in result.output
+
+
+def test_run_then_rerun_finishes_at_once(tmp_path: Path) -> None:
+    args = ["run", "--tasks", "quadratic,saddle", "--optims", "sgd,adam", "--schedules", "constant,warmup-cosine",
+            "--batch-sizes", "1,full", "--seeds", "0,1", "--steps", "30", "--out", str(tmp_path / "s")]
+    first = _invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert "summary" in first.output and f"results: {tmp_path / 's'}" in first.output
+    assert len(optbench.load(tmp_path / "s").trials) == 32
+    second = _invoke(*args)
+    assert "All 32 trials are already in" in second.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optims", "adamm"], "unknown optimizer 'adamm'; did you mean 'adam'?"),
+    (["--optims", "sgd[lr=-0.1]"], "lr must be > 0"),
+    (["--optims", "sgd[lr=0.1"], "unclosed '['"),
+    (["--batch-sizes", "0"], "batch size must be >= 1"),
+    (["--tasks", "quadratic[kappa=0.5]"], "kappa (condition number) must be >= 1"),
+    (["--tasks", "quadratik"], "did you mean 'quadratic'"),
+    (["--out", "/proc/version/sub"], "cannot write results to /proc/version/sub"),
+])
+def test_user_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    base = {"--tasks": "quadratic", "--optims": "sgd", "--steps": "5"}
+    for i in range(0, len(args), 2):
+        base[args[i]] = args[i + 1]
+    result = CliRunner().invoke(main, ["run", *[x for kv in base.items() for x in kv]])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output and result.output.count("\n") == 1
+
+
+def test_broken_plugin_warns_and_the_rest_works(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("import optbench\nx = optbench.optimizer('x', 42, 'not callable')\n")
+    result = CliRunner().invoke(main, ["--plugin", str(bad), "list", "optimizers"])
+    assert result.exit_code == 0 and "radam" in result.output
+    assert f"plugin file {bad}" in result.output and "factory of 'x' is not callable" in result.output
+
+
+def test_kill_9_midway_loses_at_most_the_running_trial_and_resume_completes(tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "optbench.cli", "run", "--tasks", "quadratic[dim=50]", "--optims",
+           "sgd,momentum,adam,rmsprop", "--seeds", "0-9", "--batch-sizes", "1", "--steps", "400", "--quiet",
+           "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(Path(optbench.__file__).parents[1])}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list((out / "trials").glob("*.parquet"))) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.stem for p in (out / "trials").glob("*.parquet")}
+    assert 5 <= len(finished) < 40
+    partial = optbench.load(out)  # readable, never corrupt
+    assert set(partial.trials.trial_id) == finished and set(partial.metrics.trial_id) == finished
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "trials").glob("*.parquet")}
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    full = optbench.load(out)
+    assert len(full.trials) == 40 and full.trials.trial_id.is_unique
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # finished trials were not redone
+    assert not list(out.rglob("*.tmp"))

@@ -1,0 +1,79 @@
+"""The registry: case-insensitive names, aliases, suggestions, and plugins that fail without harm."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import optbench
+from optbench.errors import PluginError, UnknownNameError
+from optbench.registry import Registry, load_registry
+
+
+def test_builtins_are_registered_case_insensitively_with_aliases() -> None:
+    registry = load_registry()
+    assert {e.name for e in registry.list("optimizer")} >= {"sgd", "momentum", "adagrad", "rmsprop", "adam", "radam"}
+    assert {e.name for e in registry.list("schedule")} >= {
+        "constant", "step", "exponential", "cosine", "cosine-restarts", "warmup-linear", "warmup-cosine",
+        "inverse-sqrt"}
+    assert {e.name for e in registry.list("task")} >= {"quadratic", "saddle", "monkey-saddle", "rosenbrock",
+                                                       "himmelblau"}
+    assert registry.get("optimizer", "ADAM").name == "adam"
+    assert registry.get("optimizer", "SGDM").name == "momentum"
+    assert registry.get("schedule", "SGDR").name == "cosine-restarts"
+
+
+def test_unknown_name_suggests_the_closest() -> None:
+    with pytest.raises(UnknownNameError, match="did you mean 'rmsprop'"):
+        load_registry().get("optimizer", "rmsprob")
+
+
+def test_entries_are_immutable_and_validated() -> None:
+    entry = load_registry().get("optimizer", "adam")
+    with pytest.raises(AttributeError):
+        entry.name = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        entry.defaults["lr"] = 1  # type: ignore[index]
+    with pytest.raises(ValueError, match="spec syntax"):
+        optbench.optimizer("bad[name]", torch.optim.SGD, "x")
+    with pytest.raises(ValueError, match="lr_range"):
+        optbench.optimizer("ok", torch.optim.SGD, "x", lr_range=(1.0, 0.1))
+
+
+def test_duplicate_names_are_rejected_with_both_sources() -> None:
+    registry = Registry()
+    registry.add(optbench.optimizer("mine", torch.optim.SGD, "first"))
+    with pytest.raises(PluginError, match="already registered"):
+        registry.add(optbench.optimizer("MINE", torch.optim.SGD, "second"))
+
+
+def test_plugins_folder_and_explicit_plugins(tmp_path, monkeypatch) -> None:
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "good.py").write_text(
+        "import torch, optbench\n"
+        "signsgd = optbench.optimizer('signsgd', lambda p, lr=0.01: torch.optim.SGD(p, lr=lr), 'demo',\n"
+        "                             {'lr': 0.01}, lr_range=(1e-4, 1e-1))\n")
+    (tmp_path / "plugins" / "broken.py").write_text("def oops(:\n")
+    (tmp_path / "plugins" / "raises.py").write_text("raise RuntimeError('no GPU here')\n")
+    (tmp_path / "plugins" / "empty.py").write_text("x = 1\n")
+    (tmp_path / "plugins" / "dup.py").write_text(
+        "import torch, optbench\nsgd = optbench.optimizer('sgd', torch.optim.SGD, 'clash')\n")
+    extra = tmp_path / "extra.py"
+    extra.write_text("import optbench\nfrom optbench.schedules import constant\n"
+                     "flat = optbench.schedule('flat', constant, 'same as constant')\n")
+    monkeypatch.chdir(tmp_path)
+    registry = load_registry(plugins=[extra])
+    entry = registry.get("optimizer", "signsgd")
+    assert entry.source == "file plugins/good.py" and entry.lr_range == (1e-4, 1e-1)
+    assert registry.get("schedule", "flat").source == f"file {extra}"
+    problems = {p.origin: p.problem for p in registry.problems}
+    assert "syntax error at line 1" in problems["file plugins/broken.py"]
+    assert "RuntimeError: no GPU here (line 1)" in problems["file plugins/raises.py"]
+    assert "defines no optbench entries" in problems["file plugins/empty.py"]
+    assert "already registered by builtin" in problems["file plugins/dup.py"]
+    assert registry.get("optimizer", "sgd").source == "builtin"  # the builtin survives the clash
+
+
+def test_missing_plugin_module_is_reported() -> None:
+    registry = load_registry(plugins=["no_such_module_xyz"])
+    assert any("ModuleNotFoundError" in p.problem and "no_such_module_xyz" in p.origin for p in registry.problems)
