@@ -28,11 +28,15 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from optbench.errors import OptbenchError
 
-METRIC_COLUMNS = ["trial_id", "step", "epoch", "examples", "time", "metric", "value"]
+METRIC_SCHEMA = pa.schema([("trial_id", pa.string()), ("step", pa.int64()), ("epoch", pa.float64()),
+                           ("examples", pa.int64()), ("time", pa.float64()), ("metric", pa.string()),
+                           ("value", pa.float64())])
+METRIC_COLUMNS = METRIC_SCHEMA.names
 
 
 def _atomic_write_bytes(path: Path, write: Any) -> None:
@@ -48,8 +52,8 @@ def _atomic_write_bytes(path: Path, write: Any) -> None:
         raise
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def _write_parquet(frame: pd.DataFrame, path: Path, schema: pa.Schema | None = None) -> None:
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     _atomic_write_bytes(path, lambda handle: pq.write_table(table, handle))
 
 
@@ -94,7 +98,8 @@ class Store:
     def write_trial(self, row: dict[str, Any], metrics: pd.DataFrame) -> None:
         """Record one finished trial: metrics first, then the trial row that marks it finished."""
         trial_id = row["trial_id"]
-        _write_parquet(metrics.reindex(columns=METRIC_COLUMNS), self.metrics_dir / f"{trial_id}.parquet")
+        _write_parquet(metrics.reindex(columns=METRIC_COLUMNS), self.metrics_dir / f"{trial_id}.parquet",
+                       METRIC_SCHEMA)
         _write_parquet(pd.DataFrame([row]), self.trials_dir / f"{trial_id}.parquet")
 
     def checkpoint_path(self, trial_id: str) -> Path:
@@ -142,8 +147,13 @@ class Store:
         return self._read_parts(self.trials_dir)
 
     def read_metrics(self, trial_ids: set[str] | None = None) -> pd.DataFrame:
-        frame = self._read_parts(self.metrics_dir, trial_ids)
-        return frame if not frame.empty else pd.DataFrame(columns=METRIC_COLUMNS)
+        """The long metrics table of the given trials (default: every trial with a metrics file)."""
+        files = sorted(self.metrics_dir.glob("*.parquet")) if self.metrics_dir.is_dir() else []
+        if trial_ids is not None:
+            files = [f for f in files if f.stem in trial_ids]
+        # One schema for every part lets pyarrow read them all in one multi-threaded pass.
+        table = ds.dataset([str(f) for f in files], schema=METRIC_SCHEMA, format="parquet").to_table()
+        return table.to_pandas()
 
     def load(self) -> Results:
         if not self.exists():
