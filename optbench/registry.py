@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType, ModuleType
 from typing import Any, Literal
 
-from optbench.errors import PluginError, UnknownNameError
+from optbench.errors import OptbenchError, PluginError, UnknownNameError
 
 Kind = Literal["optimizer", "schedule", "task"]
 KINDS: tuple[Kind, ...] = ("optimizer", "schedule", "task")
@@ -149,8 +149,16 @@ class Registry:
         try:
             return self._entries[kind][key]
         except KeyError:
-            known = [*self._entries[kind], *self._aliases[kind]]
-            raise UnknownNameError(kind, name, known) from None
+            pass
+        # Catalogue names (``tpo.*``) resolve on first use, so listing never pays for importing the catalogue.
+        from optbench import catalogue
+
+        lazy = catalogue.resolve(kind, key)
+        if lazy is not None:
+            self.add(lazy)
+            return lazy
+        known = [*self._entries[kind], *self._aliases[kind]]
+        raise UnknownNameError(kind, name, known) from None
 
     def __contains__(self, item: tuple[Kind, str]) -> bool:
         kind, name = item
@@ -179,10 +187,32 @@ class Registry:
         return added
 
 
+class GuardedFactory:
+    """A plugin's factory whose unexpected exceptions become a :class:`PluginError` naming the plugin.
+
+    User errors the plugin raises itself (:class:`OptbenchError`) pass through unchanged. ``__wrapped__``
+    keeps ``inspect.signature`` (and so hyperparameter validation) seeing the plugin's own signature.
+    """
+
+    def __init__(self, factory: Callable[..., Any], source: str, kind: Kind, name: str):
+        self.__wrapped__ = factory
+        self.source, self.kind, self.name = source, kind, name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.__wrapped__(*args, **kwargs)
+        except OptbenchError:
+            raise
+        except Exception as exc:
+            raise PluginError(self.source, f"{self.kind} {self.name!r}: factory raised "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+
 def _with_source(entry: Entry, source: str) -> Entry:
     if entry.source != "builtin":  # a plugin re-exporting someone else's entry keeps its origin
         return entry
-    return Entry(**{**entry.__dict__, "defaults": dict(entry.defaults), "source": source})
+    factory = GuardedFactory(entry.factory, source, entry.kind, entry.name)
+    return Entry(**{**entry.__dict__, "factory": factory, "defaults": dict(entry.defaults), "source": source})
 
 
 def _import_file(path: Path) -> ModuleType:

@@ -1,0 +1,171 @@
+"""Plugins, the three ways: ./plugins/*.py, --plugin (file or module) and an installed package's entry
+points; the shipped examples pass the conformance suite; broken plugins get a one-line message naming
+their file while everything else keeps working."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from optbench.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_PACKAGE = REPO / "examples" / "optbench-example-plugin"
+SHIPPED = ["lion.py", "polynomial.py", "logistic.py"]
+# the console script's equivalent, run by this interpreter (so it sees PYTHONPATH like pip's target would be seen)
+OPTBENCH = [sys.executable, "-c", "import sys; from optbench.cli import main; sys.exit(main())"]
+
+
+@pytest.fixture(autouse=True)
+def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rich folds table cells at 80 columns; wide enough that names and sources stay on one line
+    from optbench.console import console
+
+    monkeypatch.setattr(console, "width", 400)
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), terminal_width=250)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def local_plugins(tmp_path: Path) -> Path:
+    """The shipped example plugins in ./plugins of the (temporary) working directory."""
+    (tmp_path / "plugins").mkdir()
+    for name in SHIPPED:
+        shutil.copy(REPO / "plugins" / name, tmp_path / "plugins" / name)
+    return tmp_path / "plugins"
+
+
+def test_plugins_directory_is_discovered(local_plugins: Path) -> None:
+    for kind, name in (("optimizers", "lion"), ("schedules", "polynomial"), ("tasks", "logistic")):
+        code, output = invoke("list", kind)
+        assert code == 0 and name in output and "file plugins/" in output, output
+        assert "warning" not in output
+
+
+def test_shipped_plugins_pass_the_conformance_suite(local_plugins: Path) -> None:
+    code, output = invoke("check", "lion", "polynomial", "logistic")
+    assert code == 0, output
+    assert "17/17 checks passed" in output
+
+
+def test_shipped_plugins_run_next_to_builtins(local_plugins: Path, tmp_path: Path) -> None:
+    code, output = invoke("run", "--tasks", "logistic[n=64,n_val=32]", "--optims", "lion[lr=0.003],adam",
+                          "--schedules", "polynomial[power=2]", "--steps", "10", "--out", str(tmp_path / "r"), "-q")
+    assert code == 0, output
+    import optbench
+
+    trials = optbench.load(tmp_path / "r").trials
+    assert sorted(trials["optimizer"]) == ["adam", "lion"] and set(trials["status"]) == {"completed"}
+
+
+def test_plugin_option_with_a_file() -> None:
+    code, output = invoke("--plugin", str(REPO / "plugins" / "lion.py"), "list", "optimizers")
+    assert code == 0 and "lion" in output and "lion.py" in output, output
+
+
+def test_plugin_option_with_a_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(EXAMPLE_PACKAGE))
+    code, output = invoke("--plugin", "optbench_example_plugin", "list", "optimizers")
+    assert code == 0 and "adabelief" in output and "module optbench_example_plugin" in output, output
+    code, output = invoke("--plugin", "optbench_example_plugin", "check", "adabelief", "rex", "least-squares")
+    assert code == 0 and "17/17 checks passed" in output, output
+
+
+@pytest.mark.slow
+def test_installed_example_package_is_discovered_through_entry_points(tmp_path: Path) -> None:
+    # Install a copy (the build must not leave egg-info in the repository) into a private target folder.
+    source, target = tmp_path / "src", tmp_path / "site"
+    shutil.copytree(EXAMPLE_PACKAGE, source)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(source)], check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    listing = {}
+    for kind in ("optimizers", "schedules", "tasks"):
+        out = subprocess.run([*OPTBENCH, "list", kind], env=env, cwd=tmp_path,
+                             capture_output=True, text=True, check=True)
+        listing[kind] = out.stdout
+        assert "warning" not in out.stderr, out.stderr
+    assert "adabelief" in listing["optimizers"] and "entry point" in listing["optimizers"]
+    assert "rex" in listing["schedules"] and "least-squares" in listing["tasks"]
+    out = subprocess.run([*OPTBENCH, "check", "adabelief"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # and without the target on the path, nothing of it is left behind
+    out = subprocess.run([*OPTBENCH, "list", "optimizers"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True)
+    assert "adabelief" not in out.stdout
+
+
+BROKEN = {
+    "bad_syntax.py": "def broken(:\n    pass\n",
+    "duplicate.py": "import optbench, torch\n"
+                    "ADAM = optbench.optimizer('adam', lambda p, lr=0.1: torch.optim.SGD(p, lr=lr), 'again')\n",
+    "raises.py": "import optbench\n"
+                 "def boom(params, lr=0.1):\n"
+                 "    raise RuntimeError('no kernel for this device')\n"
+                 "BOOM = optbench.optimizer('boom', boom, 'factory raises')\n",
+    "not_an_optimizer.py": "import optbench\n"
+                           "NOTOPT = optbench.optimizer('notopt', lambda params, lr=0.1: {'lr': lr}, 'a dict')\n",
+}
+
+
+@pytest.fixture
+def broken_plugins(tmp_path: Path) -> Path:
+    (tmp_path / "plugins").mkdir()
+    for name, text in BROKEN.items():
+        (tmp_path / "plugins" / name).write_text(text)
+    return tmp_path / "plugins"
+
+
+def test_load_problems_are_one_line_warnings_naming_the_file(broken_plugins: Path) -> None:
+    code, output = invoke("list", "optimizers")
+    assert code == 0
+    assert "warning: plugin file plugins/bad_syntax.py: syntax error at line 1" in output
+    assert "warning: plugin file plugins/duplicate.py: optimizer name 'adam' is already registered by builtin" \
+        in output
+    assert "Traceback" not in output
+    assert "boom" in output and "notopt" in output  # the loadable plugins still load
+
+
+def test_factory_that_raises_names_the_file(broken_plugins: Path) -> None:
+    code, output = invoke("run", "--tasks", "saddle", "--optims", "boom", "--steps", "3")
+    assert code == 2
+    assert ("error: plugin file plugins/raises.py: optimizer 'boom': factory raised RuntimeError: "
+            "no kernel for this device") in output
+    assert "Traceback" not in output
+
+
+def test_factory_returning_a_non_optimizer_names_the_file(broken_plugins: Path) -> None:
+    code, output = invoke("run", "--tasks", "saddle", "--optims", "notopt", "--steps", "3")
+    assert code == 2
+    assert "error: optimizer 'notopt' (file plugins/not_an_optimizer.py): factory returned dict, " \
+           "not a torch.optim.Optimizer" in output
+
+
+def test_the_rest_keeps_working_next_to_broken_plugins(broken_plugins: Path, tmp_path: Path) -> None:
+    code, output = invoke("run", "--tasks", "saddle", "--optims", "adam,sgd", "--steps", "3", "-q",
+                          "--out", str(tmp_path / "ok"))
+    assert code == 0, output
+    code, output = invoke("check", "plugins/raises.py")
+    assert code == 1 and "factory raised RuntimeError: no kernel for this device" in output
+    code, output = invoke("check", "plugins/bad_syntax.py")
+    assert code == 1 and "FAIL plugins/bad_syntax.py" not in output and "syntax error at line 1" in output
+
+
+def test_plugin_hyperparameters_are_validated_against_the_plugin_signature(local_plugins: Path) -> None:
+    code, output = invoke("run", "--tasks", "saddle", "--optims", "lion[lrr=0.1]", "--steps", "3")
+    assert code == 2
+    assert "optimizer 'lion' has no hyperparameter 'lrr'; did you mean 'lr'?" in output
+    code, output = invoke("run", "--tasks", "saddle", "--optims", "lion[betas=2/0.5]", "--steps", "3")
+    assert code == 2
+    assert "plugin file plugins/lion.py: optimizer 'lion': factory raised ValueError: betas must be in [0, 1)" \
+        in output
