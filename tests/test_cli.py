@@ -69,7 +69,7 @@ def test_broken_plugin_warns_and_the_rest_works(tmp_path: Path) -> None:
 
 def test_kill_9_midway_loses_at_most_the_running_trial_and_resume_completes(tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "optbench.cli", "run", "--tasks", "quadratic[dim=50]", "--optims",
+    cmd = [sys.executable, "-m", "optbench", "run", "--tasks", "quadratic[dim=50]", "--optims",
            "sgd,momentum,adam,rmsprop", "--seeds", "0-9", "--batch-sizes", "1", "--steps", "400", "--quiet",
            "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(Path(optbench.__file__).parents[1])}
