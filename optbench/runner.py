@@ -80,6 +80,7 @@ class TrialResult:
     row: dict[str, Any]
     metrics: pd.DataFrame
     checkpoint: dict[str, Any] | None = None
+    diagnosis: dict[str, Any] | None = None  # end-of-trial curvature diagnosis (optbench.curvature)
 
 
 @dataclass
@@ -88,6 +89,8 @@ class Options:
 
     device: str = "cpu"
     save_checkpoints: bool = True
+    diagnose: Any = None  # optbench.curvature.DiagnoseSettings: end-of-trial diagnosis, outside the clock
+    noise_scale: Any = None  # optbench.curvature.NoiseScaleSettings: gradient noise scale every N steps
 
 
 # ----------------------------------------------------------------------------------------------
@@ -296,6 +299,7 @@ def run_trial(config: TrialConfig, registry: Registry, options: Options | None =
     best_eval: dict[str, float] = {}
     best_state: dict[str, Any] | None = None
     summary_extra: dict[str, Any] = {}
+    diagnosis: dict[str, Any] | None = None
     steps_per_epoch = 1
 
     def record(name: str, value: float) -> None:
@@ -371,6 +375,10 @@ def run_trial(config: TrialConfig, registry: Registry, options: Options | None =
                 if not math.isfinite(loss_value):
                     status, diverged_step = "diverged", step
                     break
+                if options.noise_scale is not None and step % options.noise_scale.every == 0:
+                    for name, value in options.noise_scale.measure(task, model, batch_size, config.seed,
+                                                                   step).items():
+                        record(name, value)
                 epoch_sum, epoch_count = epoch_sum + loss_value, epoch_count + 1
                 if config.eval_every and step - last_eval >= config.eval_every:
                     evaluate()
@@ -387,6 +395,10 @@ def run_trial(config: TrialConfig, registry: Registry, options: Options | None =
                 last_eval = step
         if status == "completed" and last_eval != step:
             evaluate()
+        if options.diagnose is not None and status == "completed":
+            from optbench.curvature import end_of_trial
+
+            diagnosis = end_of_trial(options.diagnose, task, model, config.seed, record)
     except Exception as exc:  # a crashing optimizer or task must not stop the study
         status = "failed"
         tb = traceback.extract_tb(exc.__traceback__)
@@ -397,7 +409,7 @@ def run_trial(config: TrialConfig, registry: Registry, options: Options | None =
     metrics.insert(0, "trial_id", config.trial_id)
     row = _summary_row(config, options, status, error, diverged_step, step, steps_per_epoch, examples,
                        clock, eval_clock, epoch_losses, metrics, best_eval, summary_extra)
-    return TrialResult(row, metrics, best_state)
+    return TrialResult(row, metrics, best_state, diagnosis)
 
 
 def _summary_row(config: TrialConfig, options: Options, status: str, error: str | None,
@@ -478,6 +490,10 @@ class Study:
     def record(self, result: TrialResult) -> None:
         if result.checkpoint is not None:
             save_checkpoint(self.store, result.row["trial_id"], result.checkpoint)
+        if result.diagnosis is not None:  # before the trial row, which marks the trial finished
+            from optbench.curvature import write_diagnosis
+
+            write_diagnosis(self.store.path, result.row["trial_id"], result.diagnosis)
         self.store.write_trial(result.row, result.metrics)
 
     def trials(self) -> pd.DataFrame:
@@ -531,8 +547,17 @@ def prepare(
     return Study(configs, store, registry, options, run_config)
 
 
-def execute(study: Study, on_trial: Callable[[TrialConfig, TrialResult | None], None] | None = None) -> None:
-    """Run the study's pending trials in this process, writing each to the store as it ends."""
+def execute(study: Study, on_trial: Callable[[TrialConfig, TrialResult | None], None] | None = None,
+            backend: str = "sequential", workers: int = 1, address: str | None = None) -> None:
+    """Run the study's pending trials, writing each to the store as it ends.
+
+    In this process by default; ``workers > 1`` or ``backend="process"|"ray"`` hands the trials to
+    :mod:`optbench.backends` (the driver still writes the store).
+    """
+    if backend != "sequential" or workers != 1 or address is not None:
+        from optbench.backends import execute as execute_on_backend
+
+        return execute_on_backend(study, on_trial, backend, workers, address)
     cache = TaskCache(study.registry)
     for config in study.pending():
         if on_trial:
