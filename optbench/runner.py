@@ -61,10 +61,13 @@ class TrialConfig:
     seed: int
     budget: Budget
     eval_every: int | None = None
+    data_source: str | None = None
 
     @property
     def trial_id(self) -> str:
         payload = {k: v for k, v in asdict(self).items() if not k.endswith("_label")}
+        if payload["data_source"] is None:  # keeps the ids of tasks without external data unchanged
+            del payload["data_source"]
         return hashlib.sha1(canonical_json(payload).encode()).hexdigest()[:16]
 
     @property
@@ -254,6 +257,7 @@ def plan(
                             schedule=s_entry.name, schedule_params={**s_entry.defaults, **s_spec.params},
                             schedule_label=s_spec.label,
                             batch_size=size, seed=seed, budget=budget, eval_every=eval_every,
+                            data_source=task.data_source,
                         ))
     unique = {c.trial_id: c for c in configs}  # aliases or repeated specs collapse to one trial
     return list(unique.values())
@@ -421,7 +425,7 @@ def _summary_row(config: TrialConfig, options: Options, status: str, error: str 
     row: dict[str, Any] = {
         "trial_id": config.trial_id,
         "task": config.task, "task_label": config.task_label,
-        "task_params": canonical_json(config.task_params),
+        "task_params": canonical_json(config.task_params), "data_source": config.data_source,
         "optimizer": config.optimizer, "optimizer_label": config.optimizer_label,
         "optimizer_params": canonical_json(config.optimizer_params),
         "lr": float(config.optimizer_params.get("lr", math.nan)),

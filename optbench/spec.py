@@ -7,7 +7,8 @@ Syntax (the same for optimizers, schedules and tasks)::
     sgd[lr=0.1|0.03|0.01]                 a grid: '|' separates alternatives (Cartesian product)
     adam[lr=1e-3|1e-4],sgd                a list: commas outside brackets separate entries
 
-Values are parsed as int, float, ``true``/``false``, ``none``, tuples (with '/'), else strings.
+Values are parsed as int, float, ``true``/``false``, ``none``, tuples of those (with '/'), else strings
+(so ``data_dir=/data/libriphone`` is a path).
 """
 
 from __future__ import annotations
@@ -49,7 +50,13 @@ def format_value(value: Any) -> str:
 def parse_value(text: str) -> Any:
     text = text.strip()
     if "/" in text:
-        return tuple(parse_value(part) for part in text.split("/"))
+        # 0.9/0.98 is a tuple of numbers; anything else with a slash (a path) stays a string.
+        parts = text.split("/")
+        if all(p.strip() for p in parts):
+            items = tuple(parse_value(p) for p in parts)
+            if not any(isinstance(i, str) for i in items):
+                return items
+        return text
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"

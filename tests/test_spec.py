@@ -13,6 +13,8 @@ def test_values_grids_and_lists() -> None:
     assert specs[0] == Spec("adam", {"lr": 3e-4, "betas": (0.9, 0.98)})
     assert [s.params["lr"] for s in specs[1:4]] == [0.1, 0.03, 0.01]
     assert specs[4] == Spec("momentum", {})
+    assert parse_list("phoneme[data_dir=/data/libriphone]")[0].params["data_dir"] == "/data/libriphone"
+    assert parse_list("phoneme[data_dir=rel/dir]")[0].params["data_dir"] == "rel/dir"
     grid = parse_list("phoneme[concat=1|19,bn=true|false,preset=strong]")
     assert len(grid) == 4 and grid[0].params == {"concat": 1, "bn": True, "preset": "strong"}
     assert Spec("adam", {"lr": 0.001, "betas": (0.9, 0.98)}).label == "adam[betas=0.9/0.98,lr=0.001]"

@@ -56,6 +56,9 @@ class Task(abc.ABC):
     checkpoint_mode: str = "max"
     #: 2-D surfaces set this (see ``surface`` and ``critical_points``)
     is_2d: bool = False
+    #: where the task's data came from when that is not in its parameters (e.g. a folder found through an
+    #: environment variable); part of every trial's identity, so other data never reuses stored trials
+    data_source: str | None = None
 
     def to(self, device: torch.device) -> Task:
         """Move the task's tensors to ``device``; returns self. Default: nothing to move."""
