@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -52,13 +53,20 @@ def main(ctx: click.Context, plugins: tuple[str, ...]) -> None:
 
 @main.command("list")
 @click.argument("kind", type=click.Choice(["optimizers", "schedules", "tasks"]))
+@click.option("--all", "include_catalogue", is_flag=True,
+              help="Also list the pytorch-optimizer catalogue (tpo.*; needs the 'catalogue' extra).")
 @click.pass_context
 @user_errors
-def list_command(ctx: click.Context, kind: str) -> None:
+def list_command(ctx: click.Context, kind: str, include_catalogue: bool) -> None:
     """List registered optimizers, schedules or tasks."""
     from optbench.console import console, registry_table
 
-    console.print(registry_table(_registry(ctx), kind[:-1]))  # type: ignore[arg-type]
+    registry = _registry(ctx)
+    if include_catalogue:
+        from optbench.catalogue import add_catalogue
+
+        add_catalogue(registry)
+    console.print(registry_table(registry, kind[:-1]))  # type: ignore[arg-type]
 
 
 @main.command("run")
@@ -77,25 +85,71 @@ def list_command(ctx: click.Context, kind: str) -> None:
 @click.option("--threads", type=int, default=None, help="torch CPU threads (recorded in the manifest).")
 @click.option("--plugin", "plugins", multiple=True, metavar="PATH_OR_MODULE", help="Extra plugin (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Real libriphone folder for the phoneme task (else $OPTBENCH_PHONEME_DIR, else built-in corpus).")
+@click.option("--workers", "-j", type=int, default=1, show_default=True,
+              help="Run trials in N local processes (torch threads per worker: cores // N).")
+@click.option("--backend", type=click.Choice(["sequential", "process", "ray"], case_sensitive=False),
+              default="sequential", show_default=True, help="Where trials run (ray: pip install 'optbench[ray]').")
+@click.option("--address", default=None, help="Ray cluster address (auto, host:port, ray://host:port).")
+@click.option("--diagnose", is_flag=False, flag_value="", default=None, metavar="[K=V,...]",
+              help="End-of-trial Hessian diagnosis (λ_min, λ_max, trace, verdict), e.g. --diagnose examples=2048.")
+@click.option("--noise-scale", "noise_scale", default=None, metavar="every=N[,small=b,chunks=k]",
+              help="Record the gradient noise scale B_simple every N steps (outside the clock).")
+@click.option("--report", "write_report", is_flag=True, help="Write an HTML report into reports/ at the end.")
 @click.pass_context
 @user_errors
 def run_command(ctx: click.Context, tasks: str, optims: str, schedules: str, batch_sizes: str | None,
                 seeds: str, steps: int | None, epochs: float | None, seconds: float | None,
                 eval_every: int | None, out: str | None, device: str, threads: int | None,
-                plugins: tuple[str, ...], quiet: bool) -> None:
+                plugins: tuple[str, ...], quiet: bool, workers: int, backend: str, address: str | None,
+                diagnose: str | None, noise_scale: str | None, write_report: bool, data_dir: str | None) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
     from optbench.console import console, run_with_progress, summary_table
+    from optbench.diagnose_cli import add_run_options
     from optbench.runner import execute, prepare
 
+    curvature_options = add_run_options({}, diagnose, noise_scale)  # parsed first: a typo costs nothing
+    if data_dir is not None:
+        import os
+
+        from optbench.tasks.phoneme.data import ENV_VAR
+
+        os.environ[ENV_VAR] = str(Path(data_dir).resolve())
     study = prepare(tasks, optims, schedules, batch_sizes, seeds, steps, epochs, seconds, eval_every, out,
                     device=device, threads=threads, registry=_registry(ctx, plugins))
+    for name, value in curvature_options.items():
+        setattr(study.options, name, value)
+    where = {"backend": backend, "workers": workers, "address": address}
     if quiet:
-        execute(study)
+        execute(study, **where)
     else:
-        run_with_progress(study)
+        run_with_progress(study, **where)
         console.print(summary_table(study.trials()))
     click.echo(f"results: {study.store.path}")
+    if write_report:
+        from optbench.report import build_report
+
+        click.echo(f"report: {build_report([study.store.path], registry=_registry(ctx, plugins))}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+from optbench.conformance import check_command  # noqa: E402 - the command module imports cli's helpers lazily
+
+main.add_command(check_command)
+
+from optbench.tasks.phoneme.commands import data_group, predict_command  # noqa: E402 - imports cli's helpers
+
+main.add_command(data_group)
+main.add_command(predict_command)
+
+from optbench.diagnose_cli import diagnose_command  # noqa: E402 - imports cli's helpers
+
+main.add_command(diagnose_command)
+
+from optbench.report.command import report_command  # noqa: E402 - imports cli's helpers
+
+main.add_command(report_command)
+
+from optbench.tune_cli import tune_command  # noqa: E402 - imports cli's helpers
+
+main.add_command(tune_command)
