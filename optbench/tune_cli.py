@@ -1,0 +1,72 @@
+"""The ``optbench tune`` command: the budgeted tuning protocol of :mod:`optbench.tune` from the shell."""
+
+from __future__ import annotations
+
+import click
+
+from optbench.cli import _registry, user_errors
+
+
+@click.command("tune")
+@click.option("--tasks", "-t", required=True, help='Tasks to tune on, e.g. "quadratic[kappa=100]".')
+@click.option("--optims", "-o", default=None,
+              help="Optimizers (fixed values allowed, not lr); default: every optimizer with an lr_range.")
+@click.option("--budget", type=int, default=8, show_default=True, help="Search trials per optimizer.")
+@click.option("--sampler", type=click.Choice(["grid", "sobol", "halton"]), default="grid", show_default=True,
+              help="Log-scale grid, or quasi-random points, over each optimizer's lr_range.")
+@click.option("--metric", default="auto", show_default=True,
+              help="Evaluation metric to select by (auto: the task's checkpoint metric, val_loss or full_loss).")
+@click.option("--select", type=click.Choice(["final", "best"]), default="final", show_default=True,
+              help="Score a trial by the metric's final or best value.")
+@click.option("--seeds", "n_seeds", type=int, default=3, show_default=True, help="Fresh seeds for the chosen setting.")
+@click.option("--schedules", "-s", default="constant", show_default=True)
+@click.option("--batch-sizes", "-b", default=None)
+@click.option("--steps", type=int, default=None)
+@click.option("--epochs", type=float, default=None)
+@click.option("--time", "seconds", type=float, default=None)
+@click.option("--eval-every", type=int, default=None)
+@click.option("--out", type=click.Path(file_okay=False), default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--workers", "-j", type=int, default=1, show_default=True)
+@click.option("--backend", type=click.Choice(["sequential", "process", "ray"]), default="sequential",
+              show_default=True)
+@click.option("--address", default=None, help="Ray cluster address.")
+@click.option("--quiet", "-q", is_flag=True)
+@click.pass_context
+@user_errors
+def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int, sampler: str, metric: str,
+                 select: str, n_seeds: int, schedules: str, batch_sizes: str | None, steps: int | None,
+                 epochs: float | None, seconds: float | None, eval_every: int | None, out: str | None,
+                 device: str, workers: int, backend: str, address: str | None, quiet: bool) -> None:
+    """Search each optimizer's learning rate with the same budget, then re-run the winner on fresh seeds."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from optbench.console import console, run_with_progress
+    from optbench.runner import execute
+    from optbench.tune import Protocol, tune
+
+    where = {"backend": backend, "workers": workers, "address": address}
+
+    def run_study(study: object) -> None:
+        if quiet:
+            execute(study, **where)  # type: ignore[arg-type]
+        else:
+            run_with_progress(study, **where)  # type: ignore[arg-type]
+
+    protocol = Protocol(budget, sampler, metric, select, n_seeds)
+    result = tune(tasks, optims, protocol, schedules, batch_sizes, steps, epochs, seconds, eval_every, out,
+                  device, registry=_registry(ctx), run_study=run_study)
+    if not quiet:
+        table = Table(title=f"tuning: {budget} {sampler} lr points each, select by {select} {metric}; "
+                            f"median over seeds {result['final_seeds']}")
+        for col in ("task", "optimizer", "chosen", "median", "q25–q75", "verdict"):
+            table.add_column(col)
+        chosen = {(c["task"], c["optimizer"]): c["chosen"] for c in result["choices"]}
+        for row in result["significance"]:
+            verdict = "best" if row["is_best"] else ("≈ best (within seed noise)" if row["tied_with_best"] else "")
+            labels = (row["task"], row["subject"], chosen[(row["task"], row["subject"])])
+            table.add_row(*(escape(label) for label in labels), f"{row['median']:.4g}",
+                          f"{row['q25']:.3g}–{row['q75']:.3g}", verdict)
+        console.print(table)
+    click.echo(f"results: {result['store']} (chosen settings in tune.json)")
