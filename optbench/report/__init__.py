@@ -1,0 +1,54 @@
+"""HTML comparison reports: one or more results stores → one self-contained, offline HTML page.
+
+``build_report(stores, out)`` is the public API (``optbench report`` and ``optbench run --report`` call
+it). :mod:`.data` reads and derives the numbers, :mod:`.figures` draws them, :mod:`.page` assembles
+the sections and renders ``page.html``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from optbench.errors import OptbenchError
+
+__all__ = ["build_report", "default_report_path", "newest_store"]
+
+
+def newest_store(results_dir: str | Path = "results") -> Path:
+    """The most recently updated store folder under ``results_dir``."""
+    root = Path(results_dir)
+    candidates = [p for p in root.iterdir() if (p / "manifest.json").is_file()] if root.is_dir() else []
+    if not candidates:
+        raise OptbenchError(f"no results store under {root}/ (run `optbench run ...` first, or name a store)")
+    return max(candidates, key=lambda p: (p / "manifest.json").stat().st_mtime)
+
+
+def default_report_path(stores: Sequence[str | Path], reports_dir: str | Path = "reports") -> Path:
+    """``reports/<store>.html``, or ``reports/<store1>+<store2>.html`` when comparing stores."""
+    name = "+".join(Path(s).resolve().name for s in stores)
+    return Path(reports_dir) / f"{name[:150]}.html"
+
+
+def build_report(stores: Sequence[str | Path], out: str | Path | None = None, registry: Any = None,
+                 title: str | None = None) -> Path:
+    """Write the HTML report for ``stores`` to ``out`` (default :func:`default_report_path`) and return it.
+
+    ``registry`` is used to rebuild 2-D tasks for their contours (default: builtins plus ./plugins).
+    """
+    from optbench.registry import load_registry
+    from optbench.report.data import load_stores
+    from optbench.report.page import render
+
+    if isinstance(stores, (str, Path)):
+        stores = [stores]
+    data = load_stores(stores)
+    html = render(data, registry if registry is not None else load_registry(), title=title)
+    target = Path(out) if out is not None else default_report_path(stores)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise OptbenchError(f"cannot write report to {target}: {exc.strerror or exc}") from None
+    return target

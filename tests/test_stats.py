@@ -1,0 +1,89 @@
+"""optbench.stats against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optbench import stats
+
+
+def test_seed_summary_median_quartiles_and_nan_dropped():
+    frame = pd.DataFrame({"opt": ["a"] * 4 + ["b"] * 3,
+                          "loss": [1.0, 2.0, 3.0, 4.0, 10.0, math.nan, 30.0]})
+    summary = stats.seed_summary(frame, "opt", "loss").set_index("opt")
+    assert summary.loc["a", "median"] == 2.5
+    assert summary.loc["a", "q25"] == 1.75 and summary.loc["a", "q75"] == 3.25
+    assert summary.loc["a", "min"] == 1.0 and summary.loc["a", "max"] == 4.0
+    assert summary.loc["b", "median"] == 20.0 and summary.loc["b", "n"] == 2
+
+
+def test_bootstrap_interval_separates_distinct_samples_and_contains_zero_for_overlap():
+    far = stats.bootstrap_median_diff([1.0, 1.1, 0.9, 1.05, 0.95], [5.0, 5.1, 4.9, 5.05, 4.95])
+    assert far.estimate == pytest.approx(-4.0)
+    assert far.high < 0 and far.low >= -4.2
+    assert not stats.indistinguishable([1.0, 1.1, 0.9, 1.05, 0.95], [5.0, 5.1, 4.9, 5.05, 4.95])
+    assert stats.indistinguishable([1.0, 2.0, 3.0, 4.0], [1.5, 2.5, 3.5, 2.0])
+
+
+def test_bootstrap_single_values_collapse_to_point_difference():
+    interval = stats.bootstrap_median_diff([3.0], [1.0])
+    assert (interval.estimate, interval.low, interval.high) == (2.0, 2.0, 2.0)
+    assert math.isnan(stats.bootstrap_median_diff([], [1.0]).estimate)
+
+
+def test_compare_to_best_marks_winner_and_ties():
+    frame = pd.DataFrame({
+        "opt": ["sgd"] * 3 + ["adam"] * 3 + ["rms"] * 3,
+        "loss": [5.0, 5.2, 4.8, 1.0, 1.2, 0.8, 1.1, 0.9, 1.3],
+    })
+    result = stats.compare_to_best(frame, "opt", "loss").set_index("opt")
+    assert result["is_best"].tolist() == [False, True, False]
+    assert result.loc["adam", "rank"] == 1 and result.loc["rms", "rank"] == 2
+    assert result.loc["rms", "tied_with_best"] and not result.loc["sgd", "tied_with_best"]
+    maximized = stats.compare_to_best(frame, "opt", "loss", maximize=True).set_index("opt")
+    assert maximized.loc["sgd", "is_best"]
+
+
+def test_compare_to_best_has_no_winner_when_nobody_has_a_number():
+    frame = pd.DataFrame({"opt": ["a", "b"], "steps": [math.inf, math.inf]})
+    assert not stats.compare_to_best(frame, "opt", "steps")["is_best"].any()
+
+
+def test_time_to_target_first_crossing_or_inf():
+    steps, seconds, loss = [0, 1, 2, 3], [0.0, 0.5, 1.0, 1.5], [4.0, 2.0, 0.9, 0.5]
+    assert stats.time_to_target(steps, seconds, loss, target=1.0) == (2.0, 1.0)
+    assert stats.time_to_target(steps, seconds, loss, target=0.1) == (math.inf, math.inf)
+    acc = [0.1, 0.5, 0.7, 0.6]
+    assert stats.time_to_target(steps, seconds, acc, target=0.65, maximize=True) == (2.0, 1.0)
+
+
+def test_derive_target_works_for_negative_losses_and_accuracy():
+    assert stats.derive_target(best=-2.0, initial=8.0, tolerance=0.1) == pytest.approx(-1.0)
+    assert stats.derive_target(best=0.9, initial=0.1, tolerance=0.5, maximize=True) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        stats.derive_target(1.0, 2.0, tolerance=2.0)
+
+
+def test_performance_profile_and_algoperf_score_by_hand():
+    # task t1: a=10, b=20 (ratio 2); task t2: a=30 (ratio 3), b=10; task t3: a=5, b never
+    costs = pd.DataFrame({"a": [10.0, 30.0, 5.0], "b": [20.0, 10.0, math.inf]}, index=["t1", "t2", "t3"])
+    profile = stats.performance_profile(costs, taus=[1.0, 2.0, 2.5, 3.0, 4.0])
+    assert profile["a"].tolist() == pytest.approx([2 / 3, 2 / 3, 2 / 3, 1.0, 1.0])
+    assert profile["b"].tolist() == pytest.approx([1 / 3, 2 / 3, 2 / 3, 2 / 3, 2 / 3])
+    score = stats.algoperf_score(costs)
+    # a: t1 and t3 contribute 1 each, t2 (ratio 3) contributes (4-3)/3
+    assert score["a"] == pytest.approx((1 + 1 / 3 + 1) / 3)
+    # b: t2 contributes 1, t1 (ratio 2) contributes 2/3, t3 nothing
+    assert score["b"] == pytest.approx((1 + 2 / 3) / 3)
+    # the exact score equals the integral of the profile on a fine grid
+    fine = stats.performance_profile(costs, taus=np.linspace(1, 4, 30001))
+    assert np.trapezoid(fine["a"], fine.index) / 3 == pytest.approx(score["a"], abs=1e-3)
+
+
+def test_performance_profile_rejects_non_positive_costs():
+    with pytest.raises(ValueError):
+        stats.performance_profile(pd.DataFrame({"a": [0.0]}))
