@@ -106,10 +106,8 @@ def run_command(ctx: click.Context, tasks: str, optims: str, schedules: str, bat
                 diagnose: str | None, noise_scale: str | None, write_report: bool, data_dir: str | None) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
     from optbench.console import console, run_with_progress, summary_table
-    from optbench.diagnose_cli import add_run_options
     from optbench.runner import execute, prepare
 
-    curvature_options = add_run_options({}, diagnose, noise_scale)  # parsed first: a typo costs nothing
     if data_dir is not None:
         import os
 
@@ -117,9 +115,8 @@ def run_command(ctx: click.Context, tasks: str, optims: str, schedules: str, bat
 
         os.environ[ENV_VAR] = str(Path(data_dir).resolve())
     study = prepare(tasks, optims, schedules, batch_sizes, seeds, steps, epochs, seconds, eval_every, out,
-                    device=device, threads=threads, registry=_registry(ctx, plugins))
-    for name, value in curvature_options.items():
-        setattr(study.options, name, value)
+                    device=device, threads=threads, registry=_registry(ctx, plugins), diagnose=diagnose,
+                    noise_scale=noise_scale)
     where = {"backend": backend, "workers": workers, "address": address}
     if quiet:
         execute(study, **where)

@@ -170,14 +170,3 @@ def diagnose_command(ctx: click.Context, results: str, trial_id: str, at: str, s
         click.echo(json.dumps(document, indent=2))
     else:
         console.print(render(document))
-
-
-def add_run_options(settings: dict[str, Any], diagnose: str | None, noise_scale: str | None) -> dict[str, Any]:
-    """Parse ``optbench run``'s --diagnose / --noise-scale texts into the runner's Options fields."""
-    from optbench.curvature import DiagnoseSettings, NoiseScaleSettings
-
-    if diagnose is not None:
-        settings["diagnose"] = DiagnoseSettings.parse(diagnose)
-    if noise_scale is not None:
-        settings["noise_scale"] = NoiseScaleSettings.parse(noise_scale)
-    return settings

@@ -527,14 +527,25 @@ def prepare(
     plugins: Iterable[str | Path] = (),
     registry: Registry | None = None,
     save_checkpoints: bool = True,
+    diagnose: str | None = None,
+    noise_scale: str | None = None,
 ) -> Study:
-    """Validate and plan a study, create its store and record the run in its manifest."""
+    """Validate and plan a study, create its store and record the run in its manifest.
+
+    ``diagnose`` (e.g. ``""`` or ``"examples=2048,density=true"``) adds an end-of-trial curvature diagnosis and
+    ``noise_scale`` (e.g. ``"every=50"``) records the gradient noise scale; see :mod:`optbench.curvature`.
+    """
     if threads is not None:
         if threads < 1:
             raise SpecError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
     registry = registry or load_registry(plugins=plugins)
     options = Options(device=resolve_device(device), save_checkpoints=save_checkpoints)
+    if diagnose is not None or noise_scale is not None:  # parsed before any work: a typo costs nothing
+        from optbench.curvature import DiagnoseSettings, NoiseScaleSettings
+
+        options.diagnose = DiagnoseSettings.parse(diagnose) if diagnose is not None else None
+        options.noise_scale = NoiseScaleSettings.parse(noise_scale) if noise_scale is not None else None
     configs = plan(tasks, optims, schedules, batch_sizes, seeds, steps, epochs, seconds, eval_every, registry)
     store = Store(out if out is not None else default_store_path(configs, results_dir)).create()
     run_config = {
@@ -546,6 +557,7 @@ def prepare(
         "steps": steps, "epochs": epochs, "seconds": seconds, "eval_every": eval_every,
         "device": options.device, "threads": torch.get_num_threads(),
         "plugins": [str(p) for p in registry.plugin_sources], "n_trials": len(configs),
+        "diagnose": diagnose, "noise_scale": noise_scale,
     }
     store.update_manifest(run_config)
     return Study(configs, store, registry, options, run_config)
@@ -590,6 +602,8 @@ def run(
     registry: Registry | None = None,
     progress: bool = False,
     save_checkpoints: bool = True,
+    diagnose: str | None = None,
+    noise_scale: str | None = None,
 ) -> pd.DataFrame:
     """Run a study and return its trials table (one row per trial; ``.attrs['store']`` is the folder).
 
@@ -598,7 +612,7 @@ def run(
         df = optbench.run("quadratic", "sgd,adam[lr=1e-3|1e-2]", seeds="0-2", steps=200)
     """
     study = prepare(tasks, optims, schedules, batch_sizes, seeds, steps, epochs, seconds, eval_every, out,
-                    results_dir, device, threads, plugins, registry, save_checkpoints)
+                    results_dir, device, threads, plugins, registry, save_checkpoints, diagnose, noise_scale)
     if progress:
         from optbench.console import run_with_progress
 

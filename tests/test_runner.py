@@ -121,3 +121,13 @@ def test_bad_input_is_a_user_error(kwargs: dict, message: str) -> None:
     with pytest.raises((SpecError, UnknownNameError)) as info:
         plan(**args)
     assert message in str(info.value)
+
+
+def test_diagnosis_from_the_python_api_is_recorded(tmp_path) -> None:
+    trials = optbench.run("saddle[x0=0,y0=0]", "sgd", steps=5, out=tmp_path / "d", diagnose="",
+                          noise_scale="every=2")
+    res = optbench.load(trials.attrs["store"])
+    assert {"hess_lambda_min", "hess_lambda_max", "grad_noise_scale"} <= set(res.metrics.metric)
+    assert res.manifest["runs"][0]["config"]["noise_scale"] == "every=2"
+    with pytest.raises(SpecError):
+        optbench.run("saddle", "sgd", steps=5, out=tmp_path / "e", noise_scale="every=0")
