@@ -50,6 +50,11 @@ def test_tune_picks_the_known_best_lr_on_a_quadratic(tmp_path: Path) -> None:
     curve = sensitivity(trials, load_tuning(out))
     assert curve["chosen"].sum() == 1 and curve.loc[curve["chosen"], "lr"].item() == 1.0
     assert curve["score"].idxmin() == curve.index[curve["chosen"]][0]
+    # the report shows the protocol's outcome
+    from optbench.report import build_report
+
+    page = build_report([out], tmp_path / "tuned.html").read_text()
+    assert "Tuning protocol: chosen settings and significance" in page and "sgd[lr=1.0]" in page
 
 
 def test_tune_refuses_an_lr_it_is_meant_to_search() -> None:

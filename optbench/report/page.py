@@ -204,6 +204,43 @@ def failures_table(data: ReportData) -> Table | None:
     return Table(["task", "configuration", "seed", "status", "diverged at step", "error"], rows)
 
 
+def tuning_table(data: ReportData) -> Table | None:
+    """The tuning protocol's outcome, for every store that has a ``tune.json``: chosen settings, their
+    search score, and the median over the fresh seeds with the bootstrap verdict against the best."""
+    from optbench.tune import load_tuning
+
+    rows = []
+    for label, results in data.stores:
+        if not (results.path / "tune.json").is_file():
+            continue
+        tuning = load_tuning(results.path)
+        protocol = tuning.get("protocol", {})
+        verdicts = {(s["task"], s["subject"]): s for s in tuning.get("significance", [])}
+        for choice in tuning.get("choices", []):
+            final = verdicts.get((choice["task"], choice["optimizer"]), {})
+            verdict = ("best" if final.get("is_best") else "≈ best (within seed noise)"
+                       if final.get("tied_with_best") else "worse than best") if final else "—"
+            row = [Cell(str(choice["task"])), Cell(str(choice["chosen"])),
+                   Cell(fmt(choice.get("lr")), _sort_key(choice.get("lr"))),
+                   Cell(f"{protocol.get('budget', '?')} × {protocol.get('sampler', '?')}"),
+                   Cell(f"{choice.get('score_column', '?')}"),
+                   Cell(fmt(choice.get("search_score")), _sort_key(choice.get("search_score"))),
+                   Cell(f"{fmt(final.get('median'))} [{fmt(final.get('q25'))}, {fmt(final.get('q75'))}]",
+                        _sort_key(final.get("median"))),
+                   Cell(str(final.get("n", "—"))), Cell(verdict)]
+            if data.multi_store:
+                row.insert(0, Cell(label))
+            rows.append(row)
+    if not rows:
+        return None
+    columns = ["task", "chosen setting", "lr", "search budget", "selected by", "search score",
+               "median over fresh seeds [IQR]", "seeds", "verdict"]
+    if data.multi_store:
+        columns.insert(0, "store")
+    return Table(columns, rows, "Every optimizer had the same search budget over its declared lr range; the chosen "
+                 "setting was re-run on fresh seeds. Verdict: bootstrap interval of the median difference to the best.")
+
+
 def header(data: ReportData) -> list[dict[str, Any]]:
     """Per store: folder, dates, and each run's configuration and environment (as key/value rows)."""
     stores = []
@@ -297,6 +334,7 @@ def sections(data: ReportData, registry: Any) -> dict[str, Any]:
                                 "Median training time per step over completed seeds, against SGD on the same "
                                 "store, task and batch size.") if overhead_rows else None,
         "failures": failures_table(data),
+        "tuning": tuning_table(data),
         "legend": [(name, palette.hex(name)) for name in sorted(palette.colours)],
     }
 
