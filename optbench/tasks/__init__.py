@@ -19,5 +19,5 @@ def builtin_entries() -> list[Entry]:
     if importlib.util.find_spec("optbench.tasks.phoneme") is not None:
         from optbench.tasks import phoneme
 
-        entries = [*getattr(phoneme, "BUILTINS", []), *entries]
+        entries = [*phoneme.BUILTINS, *entries]
     return entries
