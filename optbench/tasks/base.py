@@ -10,8 +10,9 @@ optimizers; the runner owns batching order, the clock and the store.
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -29,6 +30,58 @@ class Budget:
 
     def is_empty(self) -> bool:
         return self.steps is None and self.epochs is None and self.seconds is None
+
+
+Direction = Literal["min", "max"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A metric a task reports, and what it means: the task owns its metrics' meaning, nothing guesses it.
+
+    ``direction`` says whether lower (``"min"``) or higher (``"max"``) is better; ``label`` and ``unit`` are
+    what a reader sees (e.g. "validation accuracy", ""). ``kind`` says when it is recorded: ``"step"``
+    (every training step, from ``step_metrics``) or ``"eval"`` (at evaluations, from ``evaluate``).
+    """
+
+    name: str
+    direction: Direction
+    label: str
+    unit: str = ""
+    kind: Literal["step", "eval"] = "eval"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
+            raise ValueError(f"metric name must be a non-empty string without spaces, got {self.name!r}")
+        if self.direction not in ("min", "max"):
+            raise ValueError(f"metric {self.name!r}: direction must be 'min' or 'max', got {self.direction!r}")
+        if self.kind not in ("step", "eval"):
+            raise ValueError(f"metric {self.name!r}: kind must be 'step' or 'eval', got {self.kind!r}")
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self.direction == "max" else a < b
+
+
+@dataclass(frozen=True)
+class Target:
+    """A fixed goal for one task configuration (AlgoPerf's sense): ``metric`` reaching ``value``.
+
+    Reached when the metric is ``<= value`` (direction min) or ``>= value`` (direction max), with the
+    direction taken from the metric's declaration. ``description`` says it in words, e.g.
+    "‖θ−θ*‖/‖θ₀−θ*‖ ≤ 1e-3".
+    """
+
+    metric: str
+    value: float
+    description: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
+            raise ValueError(f"target for {self.metric!r}: value must be a finite number, got {self.value!r}")
+
+
+TRAIN_LOSS = Metric("train_loss", "min", "training loss (minibatch)", kind="step")
 
 
 @dataclass(frozen=True)
@@ -49,11 +102,16 @@ class Task(abc.ABC):
     default_batch_size: int | str = "full"
     #: budget used when the user gives none
     default_budget: Budget = Budget(steps=500)
-    #: whether ``evaluate`` reports accuracy (drives reports)
-    has_accuracy: bool = False
-    #: evaluation metric whose best value selects the checkpoint to keep, and whether higher is better
+    #: the metrics ``step_metrics`` and ``evaluate`` report, with their meaning (``train_loss`` is implicit)
+    metrics: tuple[Metric, ...] = ()
+    #: name of the metric a verdict ranks by (one of ``metrics``, or ``train_loss``)
+    headline: str = "train_loss"
+    #: evaluations per trial when the user gives no ``eval_every`` (None: once per epoch)
+    eval_points: int | None = None
+    #: a training loss above ``loss₀ + divergence_factor·|loss₀|`` (smoothed) means the trial diverged
+    divergence_factor: float = 10.0
+    #: evaluation metric whose best value selects the checkpoint to keep (its direction is declared)
     checkpoint_metric: str | None = None
-    checkpoint_mode: str = "max"
     #: 2-D surfaces set this (see ``surface`` and ``critical_points``)
     is_2d: bool = False
     #: where the task's data came from when that is not in its parameters (e.g. a folder found through an
@@ -84,9 +142,13 @@ class Task(abc.ABC):
         """Validation metrics (e.g. ``val_loss``, ``val_acc``), computed outside the clock under no_grad."""
         return {}
 
-    def describe(self) -> dict[str, Any]:
-        """Facts about the task worth recording in the store (sizes, condition number, ...)."""
-        return {"n_train": self.n_train}
+    def target(self) -> Target | None:
+        """This configuration's fixed target, or None (reports then fall back to a labelled derived one)."""
+        return None
+
+    def declared_metrics(self) -> dict[str, Metric]:
+        """Every metric this task reports, by name, ``train_loss`` included."""
+        return {TRAIN_LOSS.name: TRAIN_LOSS, **{m.name: m for m in self.metrics}}
 
     # 2-D surfaces only -------------------------------------------------------------------------
     def surface(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -103,8 +165,9 @@ class Task(abc.ABC):
 
 
 class Parameters(nn.Module):
-    """A model that is nothing but a parameter vector θ (toy and quadratic tasks)."""
+    """A model that is nothing but a parameter vector θ (toy and quadratic tasks); remembers its start θ₀."""
 
     def __init__(self, theta: torch.Tensor):
         super().__init__()
         self.theta = nn.Parameter(theta)
+        self.register_buffer("theta0", theta.detach().clone())
