@@ -7,6 +7,8 @@ Layout of a store folder::
     metrics/<trial_id>.parquet   the trial's long-format metrics: trial_id, step, epoch, examples,
                                  time, metric, value (per step, and per evaluation)
     checkpoints/<trial_id>.pt    best model state of a trial, when the task asks for one
+    tasks/<task_key>.json        what each task configuration declares (metrics, headline, target) and, for
+                                 2-D surfaces, the contour grid and critical points: reports read only this
 
 A trial is finished exactly when its ``trials/`` file exists. Its metrics file is written first; both
 are written to a temporary name and renamed (atomic on POSIX), so a kill -9 at any moment loses at
@@ -101,6 +103,29 @@ class Store:
         _write_parquet(metrics.reindex(columns=METRIC_COLUMNS), self.metrics_dir / f"{trial_id}.parquet",
                        METRIC_SCHEMA)
         _write_parquet(pd.DataFrame([row]), self.trials_dir / f"{trial_id}.parquet")
+
+    def write_json(self, relative: str, payload: Any) -> Path:
+        """Write ``payload`` as JSON to ``relative`` inside the store, atomically (the one JSON write path)."""
+        path = self.path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(payload, indent=1, default=str, allow_nan=True).encode()
+        _atomic_write_bytes(path, lambda handle: handle.write(data))
+        return path
+
+    def write_task_info(self, task_key: str, info: dict[str, Any]) -> None:
+        """Record what the task configuration ``task_key`` declares (see :meth:`read_task_infos`)."""
+        self.write_json(f"tasks/{task_key}.json", info)
+
+    def read_task_infos(self) -> dict[str, dict[str, Any]]:
+        """Every task configuration's declarations by task key (empty for stores made before they existed)."""
+        directory = self.path / "tasks"
+        infos = {}
+        for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+            try:
+                infos[path.stem] = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise OptbenchError(f"{path} is not readable JSON: {exc}") from None
+        return infos
 
     def checkpoint_path(self, trial_id: str) -> Path:
         return self.checkpoints_dir / f"{trial_id}.pt"
