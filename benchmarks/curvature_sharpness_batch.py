@@ -18,8 +18,8 @@ import pandas as pd
 
 from optbench.curvature import DiagnoseSettings, NoiseScaleSettings
 from optbench.registry import load_registry, task
-from optbench.runner import execute, prepare
 from optbench.store import load
+from optbench.study import execute, prepare
 
 
 def main() -> None:

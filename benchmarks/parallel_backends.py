@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from optbench.runner import execute, prepare
+from optbench.study import execute, prepare
 
 TASKS = "rosenbrock,himmelblau,saddle,quadratic[dim=10,n=128]"
 OPTIMS = "sgd[lr=0.001],momentum[lr=0.001],adam[lr=0.01],rmsprop[lr=0.001]"

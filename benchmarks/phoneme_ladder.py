@@ -42,7 +42,7 @@ def main() -> None:
         os.environ["OPTBENCH_PHONEME_DIR"] = args.data_dir
     for label, params, optim in LADDER:
         row = optbench.run(f"phoneme[{params}]", optim, epochs=args.epochs, out=out, threads=args.threads,
-                           save_checkpoints=False).iloc[0]
+                           save_checkpoints=False, seeds="0").iloc[0]
         print(f"{label:38} {optim:16} {row['final_train_acc']:9.3f} {row['best_val_acc']:8.3f} "
               f"{row['train_time']:8.1f}", flush=True)
     print(f"store: {out}")

@@ -23,8 +23,10 @@ import time
 
 import torch
 
+from optbench.loop import run_trial
+from optbench.plan import TaskCache, plan
 from optbench.registry import load_registry
-from optbench.runner import Options, TaskCache, plan, run_trial
+from optbench.trial import Options
 
 
 def bare_loop(task, config, steps: int) -> float:  # noqa: ANN001 - benchmark-local helper

@@ -9,57 +9,72 @@ The public Python API (the CLI is a thin layer over it)::
     opt = optbench.create_optimizer("adam", model.parameters(), lr=3e-4)
 
 Plugins define module-level entries with :func:`optimizer`, :func:`schedule` and :func:`task`.
+Names are imported on first use, so ``import optbench`` (and ``optbench --help``) does not load torch.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 __version__ = "0.1.0"
 
-from optbench.errors import OptbenchError  # noqa: E402
-from optbench.registry import Entry, Registry, load_registry, optimizer, schedule, task  # noqa: E402
-from optbench.runner import plan, run  # noqa: E402
-from optbench.store import Results, load  # noqa: E402
-from optbench.tasks.base import Budget, CriticalPoint, Parameters, Task  # noqa: E402
+# public name -> module that defines it (imported lazily, PEP 562)
+_LAZY = {
+    "OptbenchError": "optbench.errors",
+    "Entry": "optbench.registry", "Registry": "optbench.registry", "load_registry": "optbench.registry",
+    "optimizer": "optbench.registry", "schedule": "optbench.registry", "task": "optbench.registry",
+    "StudySpec": "optbench.plan", "plan": "optbench.plan",
+    "run": "optbench.study", "prepare": "optbench.study",
+    "Results": "optbench.store", "load": "optbench.store",
+    "Budget": "optbench.tasks.base", "CriticalPoint": "optbench.tasks.base", "Metric": "optbench.tasks.base",
+    "Parameters": "optbench.tasks.base", "Target": "optbench.tasks.base", "Task": "optbench.tasks.base",
+}
 
-__all__ = [
-    "Budget", "CriticalPoint", "Entry", "OptbenchError", "Parameters", "Registry", "Results", "Task",
-    "create_optimizer", "create_schedule", "create_task", "list_optimizers", "list_schedules", "list_tasks",
-    "load", "load_registry", "optimizer", "plan", "run", "schedule", "task",
-]
+__all__ = [*_LAZY, "create_optimizer", "create_schedule", "create_task", "list_optimizers", "list_schedules",
+           "list_tasks"]
 
 
-def _registry(plugins: Any = ()) -> Registry:
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'optbench' has no attribute {name!r}")
+
+
+def _registry(plugins: Any = ()) -> Any:
+    from optbench.registry import load_registry
+
     return load_registry(plugins=[Path(p) if str(p).endswith(".py") else p for p in plugins])
 
 
-def list_optimizers(plugins: Any = ()) -> list[Entry]:
+def list_optimizers(plugins: Any = ()) -> list[Any]:
     """Every optimizer entry (builtins, entry points, ./plugins and ``plugins``)."""
     return _registry(plugins).list("optimizer")
 
 
-def list_schedules(plugins: Any = ()) -> list[Entry]:
+def list_schedules(plugins: Any = ()) -> list[Any]:
     """Every schedule entry."""
     return _registry(plugins).list("schedule")
 
 
-def list_tasks(plugins: Any = ()) -> list[Entry]:
+def list_tasks(plugins: Any = ()) -> list[Any]:
     """Every task entry."""
     return _registry(plugins).list("task")
 
 
-def create_optimizer(name: str, params: Any, registry: Registry | None = None, **hparams: Any) -> Any:
+def create_optimizer(name: str, params: Any, registry: Any = None, **hparams: Any) -> Any:
     """A ``torch.optim.Optimizer`` for ``params`` from the registry entry ``name``."""
-    return (registry or load_registry()).get("optimizer", name).create(params, **hparams)
+    return (registry or _registry()).get("optimizer", name).create(params, **hparams)
 
 
-def create_schedule(name: str, total_steps: int, registry: Registry | None = None, **hparams: Any) -> Any:
+def create_schedule(name: str, total_steps: int, registry: Any = None, **hparams: Any) -> Any:
     """A schedule ``step -> learning-rate multiplier`` from the registry entry ``name``."""
-    return (registry or load_registry()).get("schedule", name).create(total_steps, **hparams)
+    return (registry or _registry()).get("schedule", name).create(total_steps, **hparams)
 
 
-def create_task(name: str, registry: Registry | None = None, **hparams: Any) -> Task:
+def create_task(name: str, registry: Any = None, **hparams: Any) -> Any:
     """A task instance from the registry entry ``name``."""
-    return (registry or load_registry()).get("task", name).create(**hparams)
+    return (registry or _registry()).get("task", name).create(**hparams)

@@ -27,8 +27,10 @@ from typing import Any
 import torch
 
 from optbench.errors import OptbenchError, SpecError
+from optbench.loop import run_trial
+from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
-from optbench.runner import Options, Study, TaskCache, TrialConfig, TrialResult, run_trial
+from optbench.trial import Options, TrialConfig, TrialResult
 
 BACKENDS = ("sequential", "process", "ray")
 OnTrial = Callable[[TrialConfig, "TrialResult | None"], None]
@@ -94,7 +96,7 @@ def validate_backend(backend: str, workers: int, address: str | None) -> str:
     return backend
 
 
-def execute_processes(study: Study, workers: int, on_trial: OnTrial | None = None,
+def execute_processes(study: Any, workers: int, on_trial: OnTrial | None = None,
                       start_method: str = "spawn") -> None:
     """Run the pending trials in ``workers`` local processes, recording each as it finishes."""
     pending = study.pending()
@@ -149,7 +151,7 @@ def _ray_init(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def execute_ray(study: Study, address: str | None = None, workers: int | None = None,
+def execute_ray(study: Any, address: str | None = None, workers: int | None = None,
                 on_trial: OnTrial | None = None, threads: int = 1) -> None:
     """Run every pending trial as a Ray task (1 CPU each) and record results as they come back.
 
@@ -193,7 +195,7 @@ def execute_ray(study: Study, address: str | None = None, workers: int | None = 
             ray.shutdown()
 
 
-def execute(study: Study, on_trial: OnTrial | None = None, backend: str = "sequential", workers: int = 1,
+def execute(study: Any, on_trial: OnTrial | None = None, backend: str = "sequential", workers: int = 1,
             address: str | None = None) -> None:
     """Run a study's pending trials on ``backend`` (see the module docstring)."""
     backend = validate_backend(backend, workers, address)
@@ -202,6 +204,16 @@ def execute(study: Study, on_trial: OnTrial | None = None, backend: str = "seque
     elif backend == "ray":
         execute_ray(study, address, workers if workers > 1 else None, on_trial)
     else:
-        from optbench.runner import execute as execute_sequential
-
         execute_sequential(study, on_trial)
+
+
+def execute_sequential(study: Any, on_trial: OnTrial | None = None) -> None:
+    """Every pending trial in this process, one after another."""
+    cache = TaskCache(study.registry)
+    for config in study.pending():
+        if on_trial:
+            on_trial(config, None)
+        result = run_trial(config, study.registry, study.options, cache)
+        study.record(result)
+        if on_trial:
+            on_trial(config, result)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 from torch import nn
 
@@ -33,7 +32,7 @@ from optbench import catalogue
 from optbench.errors import UnknownNameError
 from optbench.registry import Entry, Kind, Registry
 from optbench.spec import format_value, parse_one
-from optbench.tasks.base import Task
+from optbench.tasks.base import Metric, Target, Task
 
 
 @dataclass(frozen=True)
@@ -410,12 +409,39 @@ def check_task_critical_points(entry: Entry) -> None:
                               f"{norm:.3g}, expected ≈0")
 
 
+def check_task_declarations(entry: Entry) -> None:
+    """Every reported metric is declared (with a direction), the headline and the target name declared ones."""
+    task = _task(entry)
+    declared = task.declared_metrics()
+    for metric in declared.values():
+        _require(isinstance(metric, Metric), f"metrics holds {type(metric).__name__}, expected optbench.Metric")
+    model = task.init_model(0)
+    model.eval()
+    with torch.no_grad():
+        reported = {**task.step_metrics(model), **task.evaluate(model)}
+    undeclared = sorted(set(reported) - set(declared))
+    _require(not undeclared, f"reports metrics it does not declare: {', '.join(undeclared)} (add them to "
+                             "Task.metrics with a direction)")
+    _require(task.headline in declared, f"headline {task.headline!r} is not a declared metric "
+                                         f"(declared: {', '.join(declared)})")
+    target = task.target()
+    if target is not None:
+        _require(isinstance(target, Target), f"target() returned {type(target).__name__}, expected optbench.Target")
+        _require(target.metric in declared, f"target metric {target.metric!r} is not declared")
+    if task.checkpoint_metric is not None:
+        _require(task.checkpoint_metric in declared,
+                 f"checkpoint_metric {task.checkpoint_metric!r} is not a declared metric")
+    _require(isinstance(task.divergence_factor, (int, float)) and task.divergence_factor > 0,
+             f"divergence_factor is {task.divergence_factor!r}, expected a number > 0")
+
+
 TASK_CHECKS: dict[str, Check] = {
     "constructs from defaults": check_task_constructs,
     "init_model deterministic per seed": check_task_init_model,
     "loss: finite scalar with gradient": check_task_loss,
     "step_metrics/evaluate finite floats": check_task_metrics,
     "2-D critical points have zero gradient": check_task_critical_points,
+    "declares its metrics, headline and target": check_task_declarations,
 }
 
 CHECKS: dict[Kind, dict[str, Check]] = {"optimizer": OPTIMIZER_CHECKS, "schedule": SCHEDULE_CHECKS,
@@ -497,42 +523,3 @@ def results_table(results: list[CheckResult], title: str) -> Any:
         mark = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
         table.add_row(r.entry, r.check, mark, r.reason, f"{r.seconds:.2f}")
     return table
-
-
-@click.command("check")
-@click.argument("targets", nargs=-1, required=True, metavar="PLUGIN_OR_NAME...")
-@click.option("--kind", type=click.Choice(["optimizer", "schedule", "task"]), default=None,
-              help="Only entries of this kind (default: whatever the name or plugin provides).")
-@click.pass_context
-def check_command(ctx: click.Context, targets: tuple[str, ...], kind: str | None) -> None:
-    """Check optimizers, schedules, tasks or plugins against the conformance suite.
-
-    PLUGIN_OR_NAME is a registry name (adam, cosine, saddle, tpo.lion), a plugin .py file or an importable
-    module (all its entries are checked). Prints a pass/fail table with a reason per failed check;
-    exits 1 when any check fails.
-    """
-    from optbench.cli import user_errors
-    from optbench.console import console
-
-    @user_errors
-    def run() -> int:
-        plugins = tuple((ctx.obj or {}).get("plugins", ()))
-        results: list[CheckResult] = []
-        for target in targets:
-            entries, problems = resolve_target(target, kind, plugins)  # type: ignore[arg-type]
-            results.extend(problems)
-            if not entries and not problems:
-                results.append(CheckResult(target, "plugin defines entries", False,
-                                           f"no {kind or 'optbench'} entries found in {target}"))
-            for entry in entries:
-                results.extend(check_entry(entry))
-        console.print(results_table(results, f"optbench check {' '.join(targets)}"))
-        failed = sum(not r.passed for r in results)
-        for r in results:  # unwrapped, for CI logs where the table's reason column folds
-            if not r.passed and not r.reason.startswith("not run"):
-                click.echo(f"FAIL {r.entry}: {r.check}: {r.reason}")
-        summary = f"{len(results) - failed}/{len(results)} checks passed"
-        console.print(summary + (f", {failed} failed" if failed else ""))
-        return 1 if failed else 0
-
-    ctx.exit(run())

@@ -22,8 +22,9 @@ from rich.progress import (
 from rich.table import Table
 
 from optbench.registry import Kind, Registry
-from optbench.runner import Study, TrialConfig, TrialResult, execute
 from optbench.spec import format_value
+from optbench.study import Study, execute
+from optbench.trial import TrialConfig, TrialResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -61,7 +62,7 @@ def print_problems(registry: Registry) -> None:
 def run_with_progress(study: Study, **backend: Any) -> None:
     """Execute a study with a live progress bar (overall, with ETA, and the current trial).
 
-    ``backend`` is passed on to :func:`optbench.runner.execute` (``backend=``, ``workers=``, ``address=``).
+    ``backend`` is passed on to :func:`optbench.study.execute` (``backend=``, ``workers=``, ``address=``).
     """
     pending = len(study.pending())
     done_before = len(study.configs) - pending
@@ -100,20 +101,44 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
+def _median_iqr(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return "—"
+    if len(values) == 1:
+        return f"{_fmt(float(values.iloc[0]))} (1 seed)"
+    q1, q2, q3 = values.quantile([0.25, 0.5, 0.75])
+    return f"{_fmt(float(q2))} [{_fmt(float(q1), 3)}–{_fmt(float(q3), 3)}]"
+
+
+def _headline(group: pd.DataFrame) -> str:
+    name = group["headline_metric"].dropna().iloc[0] if "headline_metric" in group and \
+        group["headline_metric"].notna().any() else "train_loss"
+    return str(name)
+
+
 def summary_table(trials: pd.DataFrame) -> Table:
-    """Per task and optimizer configuration: median final/best loss, best accuracy, speed, failures."""
-    table = Table(title="summary (median over seeds, batch sizes and schedules)")
-    for col in ("task", "optimizer", "trials", "final loss", "best loss", "best val acc", "steps/s",
+    """Per task and optimizer configuration: the headline metric's median [IQR] over the finished trials,
+    steps to the declared target, speed, and how many trials diverged or failed (never in the medians)."""
+    table = Table(title="summary: median [interquartile range] over seeds of finished trials")
+    for col in ("task", "optimizer", "trials", "headline metric", "final", "steps to target", "steps/s",
                 "diverged", "failed"):
-        table.add_column(col, justify="left" if col in ("task", "optimizer") else "right")
+        table.add_column(col, justify="left" if col in ("task", "optimizer", "headline metric") else "right")
     if trials.empty:
         return table
     for (task, optim), group in trials.groupby(["task_label", "optimizer_label"], sort=True):
-        acc = group["best_val_acc"].median() if "best_val_acc" in group else math.nan
+        done = group[group["status"] == "completed"]
+        metric = _headline(group)
+        column = f"final_{metric}"
+        reached = done["steps_to_target"].notna().sum() if "steps_to_target" in done else 0
+        to_target = _median_iqr(done["steps_to_target"]) if reached else "not reached"
+        if "target_metric" not in group or group["target_metric"].isna().all():
+            to_target = "no target"
         table.add_row(
-            task, optim, str(len(group)),
-            _fmt(group["final_train_loss"].median()), _fmt(group["best_train_loss"].median()),
-            _fmt(acc), _fmt(group["steps_per_second"].median(), 3),
+            escape(task), escape(optim), str(len(group)), escape(metric),
+            _median_iqr(done[column]) if column in done else "—",
+            f"{to_target} ({reached}/{len(done)})" if to_target != "no target" else to_target,
+            _median_iqr(done["steps_per_second"]),
             str(int((group["status"] == "diverged").sum())), str(int((group["status"] == "failed").sum())),
         )
     return table

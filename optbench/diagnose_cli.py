@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from optbench.cli import _registry, user_errors
+from optbench.cli.common import _registry, user_errors
 from optbench.errors import OptbenchError
 
 POINTS = ("final", "checkpoint", "init")
@@ -27,20 +27,9 @@ def _none_if_nan(value: Any) -> Any:
 
 def trial_config_from_row(row: dict[str, Any]) -> Any:
     """The :class:`TrialConfig` a stored trial row was run with (its id must match the stored id)."""
-    from optbench.runner import TrialConfig
-    from optbench.tasks.base import Budget
+    from optbench.trial import TrialConfig
 
-    batch = str(row["batch_size"])
-    eval_every = _none_if_nan(row.get("eval_every"))
-    budget = Budget(steps=None if _none_if_nan(row.get("budget_steps")) is None else int(row["budget_steps"]),
-                    epochs=_none_if_nan(row.get("budget_epochs")), seconds=_none_if_nan(row.get("budget_seconds")))
-    config = TrialConfig(
-        task=row["task"], task_params=json.loads(row["task_params"]), task_label=row["task_label"],
-        optimizer=row["optimizer"], optimizer_params=json.loads(row["optimizer_params"]),
-        optimizer_label=row["optimizer_label"], schedule=row["schedule"],
-        schedule_params=json.loads(row["schedule_params"]), schedule_label=row["schedule_label"],
-        batch_size=batch if batch == "full" else int(batch), seed=int(row["seed"]), budget=budget,
-        eval_every=None if eval_every is None else int(eval_every))
+    config = TrialConfig.from_row(row)
     if config.trial_id != row["trial_id"]:
         raise OptbenchError(f"trial {row['trial_id']}: its stored configuration no longer hashes to its id "
                             f"(got {config.trial_id}); it was written by another optbench version")
@@ -66,9 +55,11 @@ def diagnose_trial(store_path: str | Path, trial_id: str, at: str = "final", set
                    recompute: bool = False, registry: Any = None) -> dict[str, Any]:
     """Diagnose a stored trial at ``at`` (final / checkpoint / init); store and return the JSON document."""
     from optbench import curvature
+    from optbench.loop import run_trial
+    from optbench.plan import TaskCache
     from optbench.registry import load_registry
-    from optbench.runner import Options, TaskCache, run_trial
     from optbench.store import Store
+    from optbench.trial import Options
 
     if at not in POINTS:
         raise OptbenchError(f"--at must be one of {', '.join(POINTS)}, got {at!r}")

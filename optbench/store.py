@@ -127,8 +127,26 @@ class Store:
                 raise OptbenchError(f"{path} is not readable JSON: {exc}") from None
         return infos
 
-    def checkpoint_path(self, trial_id: str) -> Path:
-        return self.checkpoints_dir / f"{trial_id}.pt"
+    def checkpoint_path(self, trial_id: str, which: str = "best") -> Path:
+        return self.checkpoints_dir / (f"{trial_id}.pt" if which == "best" else f"{trial_id}.{which}.pt")
+
+    def write_checkpoint(self, trial_id: str, state: dict[str, Any], which: str = "best") -> None:
+        """Save a model state (``best`` by the task's checkpoint metric, or ``final``)."""
+        import torch
+
+        path = self.checkpoint_path(trial_id, which)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write_bytes(path, lambda handle: torch.save(state, handle))
+
+    def read_checkpoint(self, trial_id: str, which: str = "best") -> dict[str, Any] | None:
+        """A saved model state, loaded without executing code (None when there is none)."""
+        import torch
+
+        path = self.checkpoint_path(trial_id, which)
+        return torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+
+    def write_diagnosis(self, trial_id: str, document: dict[str, Any]) -> None:
+        self.write_json(f"diagnosis/{trial_id}.json", document)
 
     def update_manifest(self, run_config: dict[str, Any]) -> dict[str, Any]:
         """Append this run's configuration and environment to the manifest (atomically)."""

@@ -27,13 +27,15 @@ import pandas as pd
 import torch
 
 from optbench.errors import OptbenchError, SpecError
+from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
-from optbench.runner import TaskCache, execute, prepare
 from optbench.spec import Spec, canonical_json, parse_list
 from optbench.stats import compare_to_best, higher_is_better
 from optbench.store import Store, _atomic_write_bytes
+from optbench.study import execute, prepare
 
 SAMPLERS = ("grid", "sobol", "halton")
+
 SELECTIONS = ("final", "best")
 
 

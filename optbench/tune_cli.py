@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optbench.cli import _registry, user_errors
+from optbench.cli.common import _registry, user_errors
 
 
 @click.command("tune")
@@ -43,7 +43,7 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
     from rich.table import Table
 
     from optbench.console import console, run_with_progress
-    from optbench.runner import execute
+    from optbench.study import execute
     from optbench.tune import Protocol, tune
 
     where = {"backend": backend, "workers": workers, "address": address}

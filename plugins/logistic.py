@@ -6,8 +6,6 @@ mean binary cross-entropy, evaluated on a held-out split of the same distributio
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -20,7 +18,9 @@ class Logistic(optbench.Task):
 
     default_batch_size = 32
     default_budget = optbench.Budget(epochs=5)
-    has_accuracy = True
+    metrics = (optbench.Metric("val_loss", "min", "validation loss (binary cross-entropy)"),
+               optbench.Metric("val_acc", "max", "validation accuracy"))
+    headline = "val_acc"
     checkpoint_metric = "val_acc"
 
     def __init__(self, dim: int = 10, n: int = 512, n_val: int = 256, label_noise: float = 0.5,
@@ -54,9 +54,6 @@ class Logistic(optbench.Task):
         logits = model(self.x_val).squeeze(-1)
         return {"val_loss": float(nn.functional.binary_cross_entropy_with_logits(logits, self.y_val)),
                 "val_acc": float(((logits > 0).float() == self.y_val).float().mean())}
-
-    def describe(self) -> dict[str, Any]:
-        return {"n_train": self.n_train, "dim": self.dim, "n_val": len(self.y_val)}
 
 
 LOGISTIC = optbench.task(

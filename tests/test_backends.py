@@ -15,10 +15,11 @@ import pytest
 import optbench
 from optbench.backends import threads_per_worker, validate_backend
 from optbench.errors import SpecError
-from optbench.runner import execute, prepare
+from optbench.study import execute, prepare
 
 GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40}
-VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "steps_per_second", "finished_at", "threads"]
+VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "wall_time", "steps_per_second", "finished_at", "threads",
+                          "threads_reason", "load_avg_start", "time_to_target"]
 
 
 def _contents(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:

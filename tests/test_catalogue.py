@@ -81,7 +81,7 @@ def test_plain_list_does_not_import_the_catalogue(tmp_path: Path) -> None:
 @needs_catalogue
 def test_run_with_catalogue_optimizer_and_schedule(tmp_path: Path) -> None:
     trials = optbench.run("quadratic[dim=4,n=8]", "tpo.lion[lr=0.01],tpo.adabelief", "tpo.rex", steps=40,
-                          out=tmp_path / "res", device="cpu")
+                          out=tmp_path / "res", device="cpu", seeds="0")
     assert set(trials["status"]) == {"completed"}
     assert set(trials["optimizer"]) == {"tpo.lion", "tpo.adabelief"}
     lrs = optbench.load(tmp_path / "res").metrics.query("metric == 'lr'")["value"]

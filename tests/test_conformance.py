@@ -222,8 +222,19 @@ class WrongCriticalPoint(Line):
 
 
 class NaNMetric(Line):
+    metrics = (optbench.Metric("val_loss", "min", "validation loss"),)
+
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return {"val_loss": math.nan}
+
+
+class UndeclaredMetric(Line):
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        return {"score": 1.0}
+
+
+class HeadlineNotDeclared(Line):
+    headline = "bleu"
 
 
 def test_reference_task_passes() -> None:
@@ -235,6 +246,8 @@ def test_reference_task_passes() -> None:
     (VectorLoss, "loss: finite scalar with gradient", "expected a scalar tensor"),
     (WrongCriticalPoint, "2-D critical points have zero gradient", "declared at (1, 0) has gradient norm 1"),
     (NaNMetric, "step_metrics/evaluate finite floats", "evaluate['val_loss'] is nan"),
+    (UndeclaredMetric, "declares its metrics, headline and target", "does not declare: score"),
+    (HeadlineNotDeclared, "declares its metrics, headline and target", "headline 'bleu' is not a declared metric"),
 ])
 def test_broken_task_fails_only_its_check(cls: type[Task], check: str, reason: str) -> None:
     failed = failures(optbench.task("broken", cls, "deliberately broken"))
@@ -249,7 +262,7 @@ def test_broken_task_fails_only_its_check(cls: type[Task], check: str, reason: s
 def test_check_command_passes_builtins_with_exit_0() -> None:
     result = CliRunner().invoke(main, ["check", "sgd", "cosine", "saddle"])
     assert result.exit_code == 0, result.output
-    assert "17/17 checks passed" in result.output
+    assert "18/18 checks passed" in result.output
 
 
 def test_check_command_fails_a_broken_plugin_file_with_exit_1(tmp_path: Path) -> None:

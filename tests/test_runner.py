@@ -7,7 +7,19 @@ import pytest
 
 import optbench
 from optbench.errors import SpecError, UnknownNameError
-from optbench.runner import plan
+from optbench.plan import StudySpec
+from optbench.plan import plan as plan_spec
+
+
+def plan(*args, **kwargs):
+    kwargs.setdefault("seeds", "0")
+    return plan_spec(StudySpec(*args, **kwargs))
+
+
+def run(*args, **kwargs):
+    """optbench.run with one seed unless a test says otherwise (these tests are about mechanics)."""
+    kwargs.setdefault("seeds", "0")
+    return optbench.run(*args, **kwargs)
 
 
 def _metrics(path) -> pd.DataFrame:
@@ -15,9 +27,9 @@ def _metrics(path) -> pd.DataFrame:
 
 
 def test_grid_expands_to_the_cartesian_product_with_stable_ids() -> None:
-    configs = plan("quadratic,saddle", "sgd[lr=0.1|0.01],adam", "constant,cosine", "1,full", "0-2", steps=5)
+    configs = plan("quadratic,saddle", "sgd[lr=0.1|0.01],adam", "constant,cosine", "1,full", seeds="0-2", steps=5)
     assert len(configs) == 2 * 3 * 2 * 2 * 3
-    again = plan("quadratic,saddle", "sgd[lr=0.1|0.01],adam", "constant,cosine", "1,full", "0-2", steps=5)
+    again = plan("quadratic,saddle", "sgd[lr=0.1|0.01],adam", "constant,cosine", "1,full", seeds="0-2", steps=5)
     assert [c.trial_id for c in configs] == [c.trial_id for c in again]
     assert len({c.trial_id for c in configs}) == len(configs)
     # Aliases and defaults written out resolve to the same trial.
@@ -26,16 +38,16 @@ def test_grid_expands_to_the_cartesian_product_with_stable_ids() -> None:
 
 def test_same_config_and_seed_give_identical_numbers(tmp_path) -> None:
     kwargs = dict(tasks="quadratic[noise=1]", optims="adam,momentum", batch_sizes="8", seeds="3", steps=60)
-    a = _metrics(optbench.run(**kwargs, out=tmp_path / "a").attrs["store"])
-    b = _metrics(optbench.run(**kwargs, out=tmp_path / "b").attrs["store"])
+    a = _metrics(run(**kwargs, out=tmp_path / "a").attrs["store"])
+    b = _metrics(run(**kwargs, out=tmp_path / "b").attrs["store"])
     cols = ["trial_id", "step", "epoch", "examples", "metric", "value"]
     pd.testing.assert_frame_equal(a[cols].reset_index(drop=True), b[cols].reset_index(drop=True))
-    other_seed = _metrics(optbench.run(**{**kwargs, "seeds": "4"}, out=tmp_path / "c").attrs["store"])
+    other_seed = _metrics(run(**{**kwargs, "seeds": "4"}, out=tmp_path / "c").attrs["store"])
     assert not other_seed["value"].equals(a["value"])
 
 
 def test_per_step_and_per_epoch_records(tmp_path) -> None:
-    trials = optbench.run("quadratic[n=64]", "sgd", batch_sizes="16", epochs=3, out=tmp_path / "r")
+    trials = run("quadratic[n=64]", "sgd", batch_sizes="16", epochs=3, out=tmp_path / "r")
     row = trials.iloc[0]
     assert row.steps == 12 and row.epochs == 3 and row.examples == 192 and row.status == "completed"
     m = _metrics(trials.attrs["store"])
@@ -51,22 +63,22 @@ def test_per_step_and_per_epoch_records(tmp_path) -> None:
 
 
 def test_eval_every_and_time_budget(tmp_path) -> None:
-    trials = optbench.run("quadratic", "sgd", steps=25, eval_every=10, out=tmp_path / "e")
+    trials = run("quadratic", "sgd", steps=25, eval_every=10, out=tmp_path / "e")
     m = _metrics(trials.attrs["store"])
     assert list(m[m.metric == "full_loss"].step) == [0, 10, 20, 25]
-    timed = optbench.run("quadratic", "sgd", seconds=0.05, out=tmp_path / "t")
+    timed = run("quadratic", "sgd", seconds=0.05, out=tmp_path / "t")
     assert timed.iloc[0].status == "completed" and 0 < timed.iloc[0].train_time < 1.0
 
 
 def test_schedule_sets_the_learning_rate(tmp_path) -> None:
-    trials = optbench.run("quadratic", "sgd[lr=0.1]", "warmup-linear[warmup=4]", steps=10, out=tmp_path / "s")
+    trials = run("quadratic", "sgd[lr=0.1]", "warmup-linear[warmup=4]", steps=10, out=tmp_path / "s")
     lrs = _metrics(trials.attrs["store"]).query("metric == 'lr'")["value"].tolist()
     assert lrs[:4] == pytest.approx([0.025, 0.05, 0.075, 0.1])
     assert lrs[-1] == pytest.approx(0.1 * (1 - 5 / 6))
 
 
 def test_divergence_is_recorded_and_the_study_goes_on(tmp_path) -> None:
-    trials = optbench.run("rosenbrock", "sgd[lr=0.5|0.0001]", steps=200, out=tmp_path / "d")
+    trials = run("rosenbrock", "sgd[lr=0.5|0.0001]", steps=200, out=tmp_path / "d")
     by_lr = trials.set_index("lr")
     assert by_lr.loc[0.5, "status"] == "diverged" and 0 < by_lr.loc[0.5, "diverged_step"] < 200
     assert by_lr.loc[0.0001, "status"] == "completed" and by_lr.loc[0.0001, "steps"] == 200
@@ -81,16 +93,16 @@ def test_a_crashing_optimizer_is_recorded_as_failed(tmp_path) -> None:
         "        raise RuntimeError('kaboom')\n"
         "boom = optbench.optimizer('boom', lambda params, lr=0.1: Boom(params, lr=lr), 'always fails')\n"
     )
-    trials = optbench.run("saddle", "boom,sgd", steps=5, plugins=[plugin], out=tmp_path / "f")
+    trials = run("saddle", "boom,sgd", steps=5, plugins=[plugin], out=tmp_path / "f")
     by_opt = trials.set_index("optimizer")
     assert by_opt.loc["boom", "status"] == "failed" and "RuntimeError: kaboom" in by_opt.loc["boom", "error"]
     assert by_opt.loc["sgd", "status"] == "completed"
 
 
 def test_rerun_skips_finished_trials(tmp_path) -> None:
-    first = optbench.run("saddle", "sgd,adam", seeds="0,1", steps=20, out=tmp_path / "r")
+    first = run("saddle", "sgd,adam", seeds="0,1", steps=20, out=tmp_path / "r")
     stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r" / "trials").iterdir()}
-    again = optbench.run("saddle", "sgd,adam,rmsprop", seeds="0,1", steps=20, out=tmp_path / "r")
+    again = run("saddle", "sgd,adam,rmsprop", seeds="0,1", steps=20, out=tmp_path / "r")
     assert len(first) == 4 and len(again) == 6
     for p in (tmp_path / "r" / "trials").iterdir():
         if p.name in stamps:
@@ -100,8 +112,8 @@ def test_rerun_skips_finished_trials(tmp_path) -> None:
 
 
 def test_default_store_name_is_reused_by_the_same_study(tmp_path) -> None:
-    a = optbench.run("saddle", "sgd", steps=5, results_dir=tmp_path / "results")
-    b = optbench.run("saddle", "sgd", steps=5, results_dir=tmp_path / "results")
+    a = run("saddle", "sgd", steps=5, results_dir=tmp_path / "results")
+    b = run("saddle", "sgd", steps=5, results_dir=tmp_path / "results")
     assert a.attrs["store"] == b.attrs["store"] and "saddle" in a.attrs["store"]
 
 
@@ -124,10 +136,10 @@ def test_bad_input_is_a_user_error(kwargs: dict, message: str) -> None:
 
 
 def test_diagnosis_from_the_python_api_is_recorded(tmp_path) -> None:
-    trials = optbench.run("saddle[x0=0,y0=0]", "sgd", steps=5, out=tmp_path / "d", diagnose="",
+    trials = run("saddle[x0=0,y0=0]", "sgd", steps=5, out=tmp_path / "d", diagnose="",
                           noise_scale="every=2")
     res = optbench.load(trials.attrs["store"])
     assert {"hess_lambda_min", "hess_lambda_max", "grad_noise_scale"} <= set(res.metrics.metric)
     assert res.manifest["runs"][0]["config"]["noise_scale"] == "every=2"
     with pytest.raises(SpecError):
-        optbench.run("saddle", "sgd", steps=5, out=tmp_path / "e", noise_scale="every=0")
+        run("saddle", "sgd", steps=5, out=tmp_path / "e", noise_scale="every=0")

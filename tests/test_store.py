@@ -25,7 +25,7 @@ def test_failed_write_leaves_no_partial_trial(tmp_path, monkeypatch) -> None:
 
 
 def test_results_round_trip_and_curves(tmp_path) -> None:
-    trials = optbench.run("saddle", "sgd,adam", steps=10, out=tmp_path / "r")
+    trials = optbench.run("saddle", "sgd,adam", steps=10, out=tmp_path / "r", seeds="0")
     res = optbench.load(tmp_path / "r")
     assert set(res.trials.trial_id) == set(trials.trial_id)
     curves = res.curves("train_loss")

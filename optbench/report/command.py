@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optbench.cli import user_errors
+from optbench.cli.common import user_errors
 
 
 @click.command("report")
@@ -19,7 +19,7 @@ from optbench.cli import user_errors
 def report_command(ctx: click.Context, stores: tuple[str, ...], out: str | None, title: str | None,
                    plugins: tuple[str, ...]) -> None:
     """Write one self-contained HTML report for STORES (default: the newest store under results/)."""
-    from optbench.cli import _registry
+    from optbench.cli.common import _registry
     from optbench.report import build_report, newest_store
 
     chosen = list(stores) or [str(newest_store())]

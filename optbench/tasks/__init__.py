@@ -4,20 +4,18 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
-from optbench.registry import Entry
-from optbench.tasks.base import Batch, Budget, CriticalPoint, Parameters, Task
-
-__all__ = ["Batch", "Budget", "CriticalPoint", "Parameters", "Task", "builtin_entries"]
+__all__ = ["builtin_entries"]
 
 
-def builtin_entries() -> list[Entry]:
+def builtin_entries() -> list[Any]:
     """The builtin task entries (imported lazily so ``optbench`` starts fast)."""
     from optbench.tasks import quadratic, toy
 
-    entries = [*quadratic.BUILTINS, *toy.BUILTINS]
+    found = [*quadratic.BUILTINS, *toy.BUILTINS]
     if importlib.util.find_spec("optbench.tasks.phoneme") is not None:
-        from optbench.tasks import phoneme
+        from optbench.tasks.phoneme import entries as phoneme
 
-        entries = [*phoneme.BUILTINS, *entries]
-    return entries
+        found = [*phoneme.BUILTINS, *found]
+    return found

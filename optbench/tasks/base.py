@@ -108,8 +108,10 @@ class Task(abc.ABC):
     headline: str = "train_loss"
     #: evaluations per trial when the user gives no ``eval_every`` (None: once per epoch)
     eval_points: int | None = None
-    #: a training loss above ``loss₀ + divergence_factor·|loss₀|`` (smoothed) means the trial diverged
+    #: a smoothed training loss above ``loss₀ + divergence_factor·max(|loss₀|, loss_scale)`` means the trial
+    #: diverged (see :mod:`optbench.divergence`); ``loss_scale`` is the loss's typical size, a floor for |loss₀|
     divergence_factor: float = 10.0
+    loss_scale: float = 1.0
     #: evaluation metric whose best value selects the checkpoint to keep (its direction is declared)
     checkpoint_metric: str | None = None
     #: 2-D surfaces set this (see ``surface`` and ``critical_points``)
@@ -128,7 +130,9 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def train_batch(self, indices: torch.Tensor) -> Batch:
-        """The training examples at ``indices`` (a 1-D long tensor on the task's device)."""
+        """The training examples at ``indices`` (a 1-D long tensor on the task's device).
+
+        A pure function of ``indices``: the runner gathers the full batch once and reuses it."""
 
     @abc.abstractmethod
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -162,6 +166,27 @@ class Task(abc.ABC):
     def plot_box(self) -> tuple[float, float, float, float]:
         """(xmin, xmax, ymin, ymax) worth drawing (2-D tasks)."""
         return (-2.0, 2.0, -2.0, 2.0)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None where unknown."""
+    try:
+        for line in open("/proc/meminfo").read().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(what: str, nbytes: float) -> None:
+    """Refuse, with one line, a task size whose tensors would not fit in the memory available now."""
+    from optbench.errors import SpecError
+
+    available = available_memory()
+    if available is not None and nbytes > 0.8 * available:
+        raise SpecError(f"{what} needs about {nbytes / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB "
+                        "of memory available here")
 
 
 class Parameters(nn.Module):

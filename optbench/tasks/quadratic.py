@@ -10,18 +10,26 @@ covariance set by ``noise``.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
 
 from optbench.errors import SpecError
 from optbench.registry import Entry, task
-from optbench.tasks.base import Parameters, Task
+from optbench.tasks.base import Metric, Parameters, Target, Task, check_memory
+
+TOLERANCE = 1e-3  # the target: ‖θ−θ*‖ shrunk by this factor from its start
 
 
 class Quadratic(Task):
     default_batch_size = "full"
+    metrics = (
+        Metric("suboptimality", "min", "suboptimality f(θ) − f*", kind="step"),
+        Metric("dist_to_opt", "min", "distance to the optimum ‖θ − θ*‖", kind="step"),
+        Metric("rel_dist_to_opt", "min", "relative distance ‖θ − θ*‖ / ‖θ₀ − θ*‖", kind="step"),
+        Metric("full_loss", "min", "full-batch loss f(θ)"),
+    )
+    headline = "suboptimality"
 
     def __init__(self, dim: int = 20, kappa: float = 100.0, n: int = 512, noise: float = 1.0,
                  data_seed: int = 0, dtype: str = "float64"):
@@ -35,6 +43,7 @@ class Quadratic(Task):
             raise SpecError(f"quadratic: noise must be >= 0, got {noise}")
         if dtype not in ("float32", "float64"):
             raise SpecError(f"quadratic: dtype must be float32 or float64, got {dtype!r}")
+        check_memory(f"quadratic[dim={dim},n={n}]", 8.0 * (3 * dim * dim + 3 * n * dim))
         self.dim, self.kappa, self.n_train, self.noise = int(dim), float(kappa), int(n), float(noise)
         self.dtype = getattr(torch, dtype)
         g = torch.Generator().manual_seed(int(data_seed))
@@ -78,17 +87,16 @@ class Quadratic(Task):
 
     def step_metrics(self, model: nn.Module) -> dict[str, float]:
         theta = model.theta.detach()
-        return {
-            "suboptimality": self.suboptimality(theta),
-            "dist_to_opt": float(torch.linalg.vector_norm(theta - self.theta_star)),
-        }
+        dist = float(torch.linalg.vector_norm(theta - self.theta_star))
+        start = float(torch.linalg.vector_norm(model.theta0 - self.theta_star))
+        return {"suboptimality": self.suboptimality(theta), "dist_to_opt": dist,
+                "rel_dist_to_opt": dist / start if start > 0 else 0.0}
+
+    def target(self) -> Target:
+        return Target("rel_dist_to_opt", TOLERANCE, f"‖θ−θ*‖/‖θ₀−θ*‖ ≤ {TOLERANCE:g}")
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return {"full_loss": self.suboptimality(model.theta.detach()) + self.f_star}
-
-    def describe(self) -> dict[str, Any]:
-        return {"n_train": self.n_train, "dim": self.dim, "kappa": self.kappa, "mu": self.mu, "L": self.L,
-                "f_star": self.f_star}
 
 
 BUILTINS: list[Entry] = [

@@ -9,6 +9,7 @@ trajectories on the contours.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,9 @@ from torch import nn
 
 from optbench.errors import SpecError
 from optbench.registry import Entry, task
-from optbench.tasks.base import CriticalPoint, Parameters, Task
+from optbench.tasks.base import CriticalPoint, Metric, Parameters, Target, Task, check_memory
+
+TOLERANCE = 1e-3  # the target: within this distance of a minimum
 
 Surface = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -27,6 +30,7 @@ class Surface2D(Task):
 
     is_2d = True
     default_batch_size = "full"
+    headline = "full_loss"
 
     def __init__(self, f: Surface, critical: list[CriticalPoint], box: tuple[float, float, float, float],
                  x0: float, y0: float, init_std: float = 0.0, noise: float = 0.0, n: int = 64,
@@ -35,7 +39,18 @@ class Surface2D(Task):
             raise SpecError(f"noise and init_std must be >= 0, got noise={noise}, init_std={init_std}")
         if n < 1:
             raise SpecError(f"n must be >= 1, got {n}")
+        for name, value in (("x0", x0), ("y0", y0)):
+            if not math.isfinite(float(value)):
+                raise SpecError(f"{name} must be a finite number, got {value}")
+        check_memory(f"a 2-D surface with n={n}", 16.0 * n)
         self.f, self.critical, self.box = f, critical, box
+        self.minima = torch.tensor([[cp.x, cp.y] for cp in critical if cp.kind == "minimum"], dtype=torch.float64)
+        self.metrics = (
+            Metric("x", "min", "x", kind="step"), Metric("y", "min", "y", kind="step"),
+            Metric("full_loss", "min", "loss f(x, y) (full batch)", kind="step"),
+            *([Metric("dist_to_min", "min", "distance to the nearest minimum", kind="step")]
+              if len(self.minima) else []),
+        )
         self.start = torch.tensor([float(x0), float(y0)], dtype=torch.float64)
         self.init_std, self.noise, self.n_train = float(init_std), float(noise), int(n)
         g = torch.Generator().manual_seed(int(data_seed))
@@ -60,7 +75,15 @@ class Surface2D(Task):
 
     def step_metrics(self, model: nn.Module) -> dict[str, float]:
         theta = model.theta.detach()
-        return {"x": float(theta[0]), "y": float(theta[1]), "full_loss": float(self.f(theta[0], theta[1]))}
+        out = {"x": float(theta[0]), "y": float(theta[1]), "full_loss": float(self.f(theta[0], theta[1]))}
+        if len(self.minima):
+            out["dist_to_min"] = float(torch.linalg.vector_norm(self.minima - theta.cpu(), dim=1).min())
+        return out
+
+    def target(self) -> Target | None:
+        if not len(self.minima):
+            return None  # nothing to reach: the surface is unbounded below
+        return Target("dist_to_min", TOLERANCE, f"within {TOLERANCE:g} of a minimum")
 
     def surface(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.f(x, y)
@@ -71,15 +94,18 @@ class Surface2D(Task):
     def plot_box(self) -> tuple[float, float, float, float]:
         return self.box
 
-    def describe(self) -> dict[str, Any]:
-        return {"n_train": self.n_train, "start": self.start.tolist(),
-                "critical_points": [cp.__dict__ for cp in self.critical]}
-
 
 def saddle(x0: float = 1.0, y0: float = 1e-3, **kw: Any) -> Surface2D:
     """x² − y²: a saddle at the origin (unbounded below along y)."""
     return Surface2D(lambda x, y: x**2 - y**2, [CriticalPoint(0.0, 0.0, "saddle")],
                      (-1.5, 1.5, -1.5, 1.5), x0, y0, **kw)
+
+
+def double_well(x0: float = 1.0, y0: float = 1e-3, **kw: Any) -> Surface2D:
+    """x²/2 + y⁴/4 − y²/2: a saddle at the origin between two minima (0, ±1); bounded below (−1/4)."""
+    return Surface2D(lambda x, y: x**2 / 2 + y**4 / 4 - y**2 / 2,
+                     [CriticalPoint(0.0, 0.0, "saddle"), CriticalPoint(0.0, 1.0, "minimum"),
+                      CriticalPoint(0.0, -1.0, "minimum")], (-1.5, 1.5, -1.6, 1.6), x0, y0, **kw)
 
 
 def monkey_saddle(x0: float = 0.8, y0: float = 0.05, **kw: Any) -> Surface2D:
@@ -114,6 +140,9 @@ _COMMON = {"init_std": 0.0, "noise": 0.0, "n": 64, "data_seed": 0}
 
 BUILTINS: list[Entry] = [
     task("saddle", saddle, "x² − y²: saddle point at the origin (2-D; records x, y).",
+         {"x0": 1.0, "y0": 1e-3, **_COMMON}),
+    task("double-well", double_well,
+         "x²/2 + y⁴/4 − y²/2: saddle at the origin, minima at (0, ±1); bounded below (2-D).",
          {"x0": 1.0, "y0": 1e-3, **_COMMON}),
     task("monkey-saddle", monkey_saddle, "x³ − 3xy²: degenerate saddle at the origin (2-D).",
          {"x0": 0.8, "y0": 0.05, **_COMMON}),

@@ -66,7 +66,7 @@ def test_real_training_run_then_predict(with_corpus: Path, tmp_path: Path) -> No
     threads = torch.get_num_threads()
     try:  # one thread: on a shared 2-core machine, spinning intra-op threads make small MLPs 50x slower
         trials = optbench.run("phoneme[preset=simple,hidden=64]", "adam[lr=0.003],sgd[lr=1e-9]", epochs=2,
-                              out=tmp_path / "store", batch_sizes="256", threads=1)
+                              out=tmp_path / "store", batch_sizes="256", threads=1, seeds="0")
     finally:
         torch.set_num_threads(threads)
     assert set(trials["status"]) == {"completed"}

@@ -53,12 +53,12 @@ def test_gradient_descent_converges_at_the_closed_form_rate(tmp_path) -> None:
     kappa = 100.0
     mu, big_l = 1 / kappa, 1.0
     trials = optbench.run(f"quadratic[kappa={kappa},noise=0]", f"sgd[lr={2 / (big_l + mu)}]",
-                          batch_sizes="full", steps=300, out=tmp_path / "gd")
+                          batch_sizes="full", steps=300, out=tmp_path / "gd", seeds="0")
     measured, expected = _rate(trials), (kappa - 1) / (kappa + 1)
     assert measured == pytest.approx(expected, rel=0.02)
     # With only the two extreme eigenvalues (dim=2), both error components contract at exactly that rate.
     trials = optbench.run(f"quadratic[dim=2,kappa={kappa},noise=0]", f"sgd[lr={2 / (big_l + mu)}]",
-                          batch_sizes="full", steps=300, out=tmp_path / "gd2")
+                          batch_sizes="full", steps=300, out=tmp_path / "gd2", seeds="0")
     assert _rate(trials) == pytest.approx(expected, rel=1e-9)
 
 
@@ -68,7 +68,7 @@ def test_heavy_ball_converges_at_the_accelerated_rate(tmp_path) -> None:
     lr = 4 / (math.sqrt(big_l) + math.sqrt(mu)) ** 2
     beta = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2
     trials = optbench.run(f"quadratic[kappa={kappa},noise=0]", f"momentum[lr={lr},momentum={beta}]",
-                          batch_sizes="full", steps=300, out=tmp_path / "hb")
+                          batch_sizes="full", steps=300, out=tmp_path / "hb", seeds="0")
     expected = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
     # Critical damping of the extreme eigenvalues adds a factor linear in t: allow 2% on the per-step rate.
     assert _rate(trials, start=50, end=200) == pytest.approx(expected, rel=0.02)

@@ -36,7 +36,7 @@ def test_noise_tilts_minibatches_but_not_the_full_batch() -> None:
 
 
 def test_trajectory_is_recorded_and_gd_at_the_saddle_stays_there(tmp_path) -> None:
-    trials = optbench.run("saddle[x0=0,y0=0],saddle", "sgd[lr=0.05]", steps=40, out=tmp_path / "s")
+    trials = optbench.run("saddle[x0=0,y0=0],saddle", "sgd[lr=0.05]", steps=40, out=tmp_path / "s", seeds="0")
     res = optbench.load(trials.attrs["store"])
     xy = res.metrics[res.metrics.metric.isin(["x", "y"])]
     assert set(xy.groupby("trial_id").size()) == {2 * 41}  # x and y at step 0..40

@@ -86,6 +86,8 @@ class LeastSquares(optbench.Task):
 
     default_batch_size = 32
     default_budget = optbench.Budget(epochs=10)
+    metrics = (optbench.Metric("val_loss", "min", "held-out loss ½·mean((x·w + b − y)²)"),)
+    headline = "val_loss"
 
     def __init__(self, dim: int = 16, n: int = 256, noise: float = 0.1, data_seed: int = 0):
         if dim < 1 or n < 1 or noise < 0:

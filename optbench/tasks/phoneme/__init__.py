@@ -1,20 +1,4 @@
 """The HW2 framewise phoneme task: libriphone loader (``data``), built-in eSpeak NG corpus (``corpus``,
 ``espeak``, ``features``, ``labels``), MLP family (``model``), the Task (``task``) and test-set
-prediction (``predict``). Importing this package is cheap: data loads when the task is built."""
+prediction (``predict``). Importing this package is cheap (its registry entry is in ``entries``; data loads when the task is built)."""
 
-from __future__ import annotations
-
-from optbench.registry import Entry
-from optbench.registry import task as task_entry
-from optbench.tasks.phoneme.task import PhonemeTask
-
-BUILTINS: list[Entry] = [
-    task_entry(
-        "phoneme", PhonemeTask,
-        "HW2 framewise phoneme classification (41 classes) with an MLP over concat context frames; "
-        "libriphone data from data_dir / $OPTBENCH_PHONEME_DIR, else a built-in eSpeak NG corpus. "
-        "preset=simple|medium|strong, concat, layers, hidden, bn, dropout, loss=ce|mse.",
-        {"preset": "medium"},
-        aliases=("hw2", "libriphone"),
-    ),
-]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from optbench.cli import user_errors
+from optbench.cli.common import user_errors
 
 
 @click.group("data")

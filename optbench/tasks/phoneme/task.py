@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from optbench.errors import SpecError
-from optbench.tasks.base import Budget, Task
+from optbench.tasks.base import Budget, Metric, Task
 from optbench.tasks.phoneme import data as D
 from optbench.tasks.phoneme.labels import N_CLASSES
 from optbench.tasks.phoneme.model import PRESETS, Architecture, build
@@ -54,9 +54,10 @@ def architecture(preset: str, concat: int | None, layers: int | None, hidden: in
 class PhonemeTask(Task):
     default_batch_size = 512
     default_budget = Budget(epochs=2)
-    has_accuracy = True
+    metrics = (Metric("val_loss", "min", "validation loss"), Metric("val_acc", "max", "validation accuracy"),
+               Metric("train_acc", "max", "training accuracy (fixed subset)"))
+    headline = "val_acc"
     checkpoint_metric = "val_acc"
-    checkpoint_mode = "max"
 
     def __init__(self, preset: str = "medium", concat: int | None = None, layers: int | None = None,
                  hidden: int | None = None, bn: int | None = None, dropout: float | None = None,

@@ -1,0 +1,60 @@
+"""What every command shares: user errors as one line (exit 2), Ctrl-C as one line (exit 130), the registry.
+
+Every command turns user errors (:class:`optbench.OptbenchError`) into ``error: ...`` on stderr and exit
+code 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from optbench.errors import OptbenchError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a command; ``message`` says what was kept and how to go on."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print OptbenchError as ``error: ...`` and exit 2, Ctrl-C as one line and exit 130, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except OptbenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except Interrupted as exc:
+            click.echo(f"interrupted: {exc.message}", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+def cli_registry(ctx: click.Context, extra: tuple[str, ...] = ()) -> Any:
+    """The registry with the group's and the command's ``--plugin`` files; plugin problems as warnings."""
+    from optbench.console import print_problems
+    from optbench.registry import load_registry
+
+    registry = load_registry(plugins=[*(ctx.obj or {}).get("plugins", ()), *extra])
+    print_problems(registry)
+    return registry
+
+
+_registry = cli_registry  # the name older command modules import

@@ -1,0 +1,254 @@
+"""The training loop of one trial: seeding, batches, the clock, records, evaluation, divergence, weights.
+
+- seeding: the model is initialised from the trial seed and the batch order comes from a generator
+  seeded with it, so the same config and seed give the same numbers on CPU;
+- clock: only the training step (batch assembly, forward, backward, optimizer and schedule) is timed;
+  bookkeeping and evaluation are outside the clock (on GPU the device is synchronised before reading it);
+- evaluation: at the start, every ``eval_every`` steps (else once per epoch) and at the end;
+- divergence: :class:`optbench.divergence.DivergenceMonitor` decides; a diverged trial stops there and is
+  recorded ``diverged`` with its step and reason; an exception marks it ``failed``; neither stops the study;
+- at the end of a finished trial: the loss on a fixed training subset (for an honest generalization
+  gap), the final weights, and the optional curvature diagnosis.
+
+:func:`run_trial` is the one entry point; :class:`TrainingLoop` keeps each stage a short method.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from optbench.divergence import DivergenceMonitor
+from optbench.plan import TaskCache, total_steps
+from optbench.registry import Registry
+from optbench.summary import summary_row
+from optbench.tasks.base import Task
+from optbench.threads import choose_threads, machine_load
+from optbench.trial import Options, TrialConfig, TrialResult
+
+SUBSET_EXAMPLES = 4096  # training examples in the fixed subset evaluated at the end
+SUBSET_CHUNK = 1024
+
+
+def _grad_norm(params: Sequence[torch.Tensor]) -> float:
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+
+
+def _cpu_state(model: torch.nn.Module) -> dict[str, Any]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+class TrainingLoop:
+    """One trial's training, stage by stage; :meth:`run` never raises for a diverging or crashing trial."""
+
+    def __init__(self, config: TrialConfig, registry: Registry, options: Options, task_cache: TaskCache):
+        self.config, self.registry, self.options, self.cache = config, registry, options, task_cache
+        self.device = torch.device(options.device)
+        self.rows: list[tuple[int, float, int, float, str, float]] = []
+        self.status, self.error, self.diverged_step = "completed", None, None
+        self.step, self.examples, self.clock, self.eval_clock = 0, 0, 0.0, 0.0
+        self.steps_per_epoch, self.last_eval = 1, 0
+        self.epoch_losses: list[float] = []
+        self.best_checkpoint_value: float | None = None
+        self.best_state: dict[str, Any] | None = None
+        self.final_state: dict[str, Any] | None = None
+        self.diagnosis: dict[str, Any] | None = None
+        self.facts: dict[str, Any] = {"load_avg_start": machine_load()}
+        self.task: Task | None = None
+        self.monitor = DivergenceMonitor()
+
+    # bookkeeping ------------------------------------------------------------------------------
+    def record(self, name: str, value: float) -> None:
+        self.rows.append((self.step, self.step / self.steps_per_epoch, self.examples, self.clock, name, value))
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # stages -----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        config = self.config
+        self.task = task = self.cache.get(config.task, config.task_params, self.options.device)
+        self.monitor = DivergenceMonitor(task.divergence_factor, task.loss_scale)
+        self.n = task.n_train
+        self.batch_size = self.n if config.batch_size == "full" else min(int(config.batch_size), self.n)
+        self.steps_per_epoch = math.ceil(self.n / self.batch_size)
+        self.total_steps = total_steps(config.budget, self.steps_per_epoch)
+        torch.manual_seed(config.seed)  # for models or tasks that draw from the global generator
+        self.model = task.init_model(config.seed).to(self.device)
+        self.model.train()
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self._set_threads(sum(p.numel() for p in self.params) * self.batch_size)
+        self.optimizer = self.registry.get("optimizer", config.optimizer).factory(
+            self.params, **config.optimizer_params)
+        self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
+        self.multiplier = self.registry.get("schedule", config.schedule).factory(
+            self.total_steps, **config.schedule_params)
+        self.order = torch.Generator().manual_seed(config.seed)
+        self.full_batch = task.train_batch(torch.arange(self.n, device=self.device)) \
+            if self.batch_size == self.n else None  # fixed data: gather the full batch once
+        self.facts["batch_size_value"] = self.batch_size
+
+    def _set_threads(self, step_size: int) -> None:
+        choice = choose_threads(self.options.threads, step_size, self.options.workers)
+        self.facts["threads_before"] = torch.get_num_threads()
+        if choice.threads != torch.get_num_threads():
+            torch.set_num_threads(choice.threads)
+        self.facts["threads"], self.facts["threads_reason"] = choice.threads, choice.reason
+
+    def evaluate(self) -> None:
+        started = time.perf_counter()
+        self.model.eval()
+        with torch.no_grad():
+            results = self.task.evaluate(self.model)
+        self.model.train()
+        for name, value in results.items():
+            self.record(name, float(value))
+        self._keep_best(results)
+        self.last_eval = self.step
+        self.eval_clock += time.perf_counter() - started
+
+    def _keep_best(self, results: dict[str, float]) -> None:
+        name = self.task.checkpoint_metric
+        if not self.options.save_checkpoints or name not in results:
+            return
+        metric, value = self.task.declared_metrics()[name], float(results[name])
+        if self.best_checkpoint_value is None or metric.better(value, self.best_checkpoint_value):
+            self.best_checkpoint_value, self.best_state = value, _cpu_state(self.model)
+
+    def train_step(self, indices: torch.Tensor | None) -> float:
+        """One timed update; returns the minibatch loss (at the parameters before the update)."""
+        started = time.perf_counter()
+        batch = self.full_batch if indices is None else self.task.train_batch(indices)
+        factor = self.multiplier(self.step)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
+            group["lr"] = base * factor
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.task.loss(self.model, batch)
+        loss.backward()
+        self.optimizer.step()
+        self.sync()
+        self.clock += time.perf_counter() - started
+        return loss.item()
+
+    def after_step(self, loss: float, batch_examples: int) -> None:
+        self.step += 1
+        self.examples += batch_examples
+        self.record("train_loss", loss)
+        self.record("lr", self.optimizer.param_groups[0]["lr"])
+        self.record("grad_norm", _grad_norm(self.params))
+        for name, value in self.task.step_metrics(self.model).items():
+            self.record(name, value)
+        reason = self.monitor.update(self.step, loss)
+        if reason is not None:
+            self.status, self.diverged_step = "diverged", self.step
+            return
+        noise = self.options.noise_scale
+        if noise is not None and self.step % noise.every == 0:
+            for name, value in noise.measure(self.task, self.model, self.batch_size, self.config.seed,
+                                             self.step).items():
+                self.record(name, value)
+        if self.config.eval_every and self.step - self.last_eval >= self.config.eval_every:
+            self.evaluate()
+
+    def out_of_budget(self) -> bool:
+        seconds = self.config.budget.seconds
+        return self.step >= self.total_steps or (seconds is not None and self.clock >= seconds)
+
+    def epoch(self) -> None:
+        """One pass over the training set (or what is left of the budget)."""
+        if self.full_batch is None:
+            permutation = torch.randperm(self.n, generator=self.order).to(self.device)
+        losses = []
+        for start in range(0, self.n, self.batch_size):
+            indices = None if self.full_batch is not None else permutation[start:start + self.batch_size]
+            loss = self.train_step(indices)
+            losses.append(loss)
+            self.after_step(loss, min(self.batch_size, self.n - start))
+            if self.status != "completed" or self.out_of_budget():
+                break
+        finite = [v for v in losses if math.isfinite(v)]
+        if finite:
+            self.epoch_losses.append(sum(finite) / len(finite))
+            self.record("epoch_train_loss", self.epoch_losses[-1])
+        if self.status == "completed" and not self.config.eval_every and self.last_eval != self.step:
+            self.evaluate()  # once per epoch by default
+
+    def subset_train_loss(self) -> float:
+        """Mean loss on a fixed training subset with the model in evaluation mode (no dropout, BN frozen)."""
+        count = min(self.n, SUBSET_EXAMPLES)
+        indices = torch.randperm(self.n, generator=torch.Generator().manual_seed(0))[:count].to(self.device)
+        self.model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, count, SUBSET_CHUNK):
+                chunk = indices[start:start + SUBSET_CHUNK]
+                total += float(self.task.loss(self.model, self.task.train_batch(chunk))) * len(chunk)
+        self.model.train()
+        return total / count
+
+    def finish(self) -> None:
+        """End-of-trial work for a trial that trained to its budget: outside the clock."""
+        if self.monitor.at_end() is not None:
+            self.status, self.diverged_step = "diverged", self.step
+            return
+        if self.last_eval != self.step:
+            self.evaluate()
+        self.record("subset_train_loss", self.subset_train_loss())
+        if self.options.save_checkpoints:
+            self.final_state = _cpu_state(self.model)
+        if self.options.diagnose is not None:
+            from optbench.curvature import end_of_trial
+
+            self.diagnosis = end_of_trial(self.options.diagnose, self.task, self.model, self.config.seed,
+                                          self.record)
+
+    def fail(self, exc: Exception) -> None:
+        self.status = "failed"
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+        self.error = f"{type(exc).__name__}: {exc}{where}"
+
+    # the whole trial --------------------------------------------------------------------------
+    def run(self) -> TrialResult:
+        started = time.perf_counter()
+        try:
+            self.setup()
+            for name, value in self.task.step_metrics(self.model).items():
+                self.record(name, value)
+            self.evaluate()
+            while self.status == "completed" and not self.out_of_budget():
+                self.epoch()
+            if self.status == "completed":
+                self.finish()
+        except Exception as exc:  # a crashing optimizer or task must not stop the study
+            self.fail(exc)
+        finally:
+            if "threads_before" in self.facts:
+                torch.set_num_threads(self.facts["threads_before"])
+        self.facts["wall_time"] = time.perf_counter() - started
+        return self.result()
+
+    def result(self) -> TrialResult:
+        metrics = pd.DataFrame(self.rows, columns=["step", "epoch", "examples", "time", "metric", "value"])
+        metrics.insert(0, "trial_id", self.config.trial_id)
+        declared = self.task.declared_metrics() if self.task is not None else {}
+        target = self.task.target() if self.task is not None else None
+        row = summary_row(self, metrics, declared, target)
+        return TrialResult(row, metrics, self.best_state, self.final_state, self.diagnosis)
+
+
+def run_trial(config: TrialConfig, registry: Registry, options: Options | None = None,
+              task_cache: TaskCache | None = None) -> TrialResult:
+    """Train one trial and summarise it. Never raises for a diverging or crashing trial."""
+    return TrainingLoop(config, registry, options or Options(), task_cache or TaskCache(registry)).run()

@@ -1,0 +1,18 @@
+"""The phoneme task's registry entry (kept apart so importing the package, e.g. for its CLI commands, is cheap)."""
+
+from __future__ import annotations
+
+from optbench.registry import Entry
+from optbench.registry import task as task_entry
+from optbench.tasks.phoneme.task import PhonemeTask
+
+BUILTINS: list[Entry] = [
+    task_entry(
+        "phoneme", PhonemeTask,
+        "HW2 framewise phoneme classification (41 classes) with an MLP over concat context frames; "
+        "libriphone data from data_dir / $OPTBENCH_PHONEME_DIR, else a built-in eSpeak NG corpus. "
+        "preset=simple|medium|strong, concat, layers, hidden, bn, dropout, loss=ce|mse.",
+        {"preset": "medium"},
+        aliases=("hw2", "libriphone"),
+    ),
+]
