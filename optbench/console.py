@@ -15,6 +15,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -59,38 +60,67 @@ def print_problems(registry: Registry) -> None:
         err_console.print(f"[yellow]warning:[/yellow] {escape(str(problem))}", highlight=False, soft_wrap=True)
 
 
+def _columns() -> tuple:
+    return (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+
+
+class StudyProgress:
+    """Two bars: the study in steps (its ETA comes from the first steps, not the first finished trial) and the
+    current trial in steps. Where steps are unknown (time budgets, other processes) bars count trials."""
+
+    def __init__(self, progress: Progress, study: Study, pending: list[TrialConfig]):
+        self.progress, self.study = progress, study
+        planned = [study.planned_steps.get(c.trial_id) for c in pending]
+        self.by_steps = all(p is not None for p in planned)
+        total = sum(planned) if self.by_steps else len(pending)
+        self.overall = progress.add_task("study (steps)" if self.by_steps else "study (trials)", total=total)
+        self.current = progress.add_task("", total=None)
+        self.done_in_trial = 0
+
+    def on_step(self, step: int, total: int) -> None:
+        self.progress.update(self.current, completed=step, total=total)
+        if self.by_steps:
+            self.progress.advance(self.overall, step - self.done_in_trial)
+        self.done_in_trial = step
+
+    def on_trial(self, config: TrialConfig, result: TrialResult | None) -> None:
+        if result is None:
+            self.done_in_trial = 0
+            self.progress.reset(self.current, total=self.study.planned_steps.get(config.trial_id),
+                                description=f"[dim]{escape(config.label)}")
+            return
+        planned = self.study.planned_steps.get(config.trial_id) or 0
+        self.progress.advance(self.overall, (planned - self.done_in_trial) if self.by_steps else 1)
+        self.done_in_trial = planned
+        status = result.row["status"]
+        if status != "completed":
+            colour = "yellow" if status == "diverged" else "red"
+            detail = result.row.get("error") or result.row.get("diverged_reason") or ""
+            self.progress.console.print(f"[{colour}]{status}[/{colour}] {escape(config.label)}: "
+                                        f"{escape(str(detail))}", highlight=False)
+
+
 def run_with_progress(study: Study, **backend: Any) -> None:
-    """Execute a study with a live progress bar (overall, with ETA, and the current trial).
+    """Execute a study with live progress (the study and the current trial, in steps, with ETAs).
 
     ``backend`` is passed on to :func:`optbench.study.execute` (``backend=``, ``workers=``, ``address=``).
     """
-    pending = len(study.pending())
-    done_before = len(study.configs) - pending
-    if pending == 0:
+    pending = study.pending()
+    done_before = len(study.configs) - len(pending)
+    if not pending:
         console.print(f"All {len(study.configs)} trials are already in {study.store.path}.")
         return
     if done_before:
         console.print(f"Resuming: {done_before} of {len(study.configs)} trials already in {study.store.path}.")
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("trials", total=pending)
-        current = progress.add_task("", total=None)
-
-        def on_trial(config: TrialConfig, result: TrialResult | None) -> None:
-            if result is None:
-                progress.update(current, description=f"[dim]{escape(config.label)}")
-                return
-            progress.advance(overall)
-            status = result.row["status"]
-            if status != "completed":
-                colour = "yellow" if status == "diverged" else "red"
-                detail = result.row.get("error") or f"at step {result.row.get('diverged_step')}"
-                progress.console.print(f"[{colour}]{status}[/{colour}] {escape(config.label)}: {escape(str(detail))}",
-                                       highlight=False)
-
-        execute(study, on_trial, **backend)
-        progress.update(current, visible=False)
+    with Progress(*_columns(), console=console, transient=False) as progress:
+        bars = StudyProgress(progress, study, pending)
+        study.options.on_step = bars.on_step
+        try:
+            execute(study, bars.on_trial, **backend)
+        finally:
+            study.options.on_step = None
+            progress.update(bars.current, visible=False)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -108,37 +138,40 @@ def _median_iqr(values: pd.Series) -> str:
     if len(values) == 1:
         return f"{_fmt(float(values.iloc[0]))} (1 seed)"
     q1, q2, q3 = values.quantile([0.25, 0.5, 0.75])
-    return f"{_fmt(float(q2))} [{_fmt(float(q1), 3)}–{_fmt(float(q3), 3)}]"
+    return f"{_fmt(float(q2))} ({_fmt(float(q1), 3)}–{_fmt(float(q3), 3)})"
 
 
 def _headline(group: pd.DataFrame) -> str:
-    name = group["headline_metric"].dropna().iloc[0] if "headline_metric" in group and \
-        group["headline_metric"].notna().any() else "train_loss"
-    return str(name)
+    known = group["headline_metric"].dropna() if "headline_metric" in group else pd.Series(dtype=object)
+    return str(known.iloc[0]) if len(known) else "train_loss"
+
+
+def _to_target(group: pd.DataFrame, done: pd.DataFrame) -> str:
+    if "target_metric" not in group or group["target_metric"].isna().all():
+        return "no target"
+    reached = int(done["steps_to_target"].notna().sum())
+    if not reached:
+        return f"not reached (0/{len(done)})"
+    return f"{_median_iqr(done['steps_to_target'])} ({reached}/{len(done)})"
 
 
 def summary_table(trials: pd.DataFrame) -> Table:
-    """Per task and optimizer configuration: the headline metric's median [IQR] over the finished trials,
-    steps to the declared target, speed, and how many trials diverged or failed (never in the medians)."""
-    table = Table(title="summary: median [interquartile range] over seeds of finished trials")
-    for col in ("task", "optimizer", "trials", "headline metric", "final", "steps to target", "steps/s",
+    """Per task and optimizer: the task's headline metric, median (interquartile range) over finished trials;
+    steps to the declared target; speed; diverged and failed trials (never in the medians)."""
+    table = Table(title="median (interquartile range) over the seeds of finished trials")
+    for col in ("task", "optimizer", "trials", "final headline metric", "steps to target", "steps/s",
                 "diverged", "failed"):
-        table.add_column(col, justify="left" if col in ("task", "optimizer", "headline metric") else "right")
+        table.add_column(col, justify="left" if col in ("task", "optimizer") else "right", overflow="fold")
     if trials.empty:
         return table
     for (task, optim), group in trials.groupby(["task_label", "optimizer_label"], sort=True):
         done = group[group["status"] == "completed"]
         metric = _headline(group)
         column = f"final_{metric}"
-        reached = done["steps_to_target"].notna().sum() if "steps_to_target" in done else 0
-        to_target = _median_iqr(done["steps_to_target"]) if reached else "not reached"
-        if "target_metric" not in group or group["target_metric"].isna().all():
-            to_target = "no target"
         table.add_row(
-            escape(task), escape(optim), str(len(group)), escape(metric),
-            _median_iqr(done[column]) if column in done else "—",
-            f"{to_target} ({reached}/{len(done)})" if to_target != "no target" else to_target,
-            _median_iqr(done["steps_per_second"]),
+            escape(task), escape(optim), str(len(group)),
+            escape(f"{metric} {_median_iqr(done[column]) if column in done else '—'}"),
+            escape(_to_target(group, done)), escape(_median_iqr(done["steps_per_second"])),
             str(int((group["status"] == "diverged").sum())), str(int((group["status"] == "failed").sum())),
         )
     return table

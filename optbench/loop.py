@@ -95,6 +95,7 @@ class TrainingLoop:
         self.multiplier = self.registry.get("schedule", config.schedule).factory(
             self.total_steps, **config.schedule_params)
         self.order = torch.Generator().manual_seed(config.seed)
+        self.progress_every = max(1, min(self.total_steps, 10**6) // 200)
         self.full_batch = task.train_batch(torch.arange(self.n, device=self.device)) \
             if self.batch_size == self.n else None  # fixed data: gather the full batch once
         self.facts["batch_size_value"] = self.batch_size
@@ -149,6 +150,8 @@ class TrainingLoop:
         self.record("grad_norm", _grad_norm(self.params))
         for name, value in self.task.step_metrics(self.model).items():
             self.record(name, value)
+        if self.options.on_step is not None and self.step % self.progress_every == 0:
+            self.options.on_step(self.step, self.total_steps)
         reason = self.monitor.update(self.step, loss)
         if reason is not None:
             self.status, self.diverged_step = "diverged", self.step

@@ -11,6 +11,7 @@ behind ``optbench run``.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import pandas as pd
 import torch
 
 from optbench.errors import OptbenchError, SpecError
-from optbench.plan import StudySpec, TaskCache, plan
+from optbench.plan import StudySpec, TaskCache, plan, total_steps
 from optbench.registry import Registry, load_registry
 from optbench.store import Store
 from optbench.tasks.base import Task
@@ -61,6 +62,13 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def planned_steps(config: TrialConfig, task: Task) -> int | None:
+    """Steps ``config`` will train for, or None when only time bounds it."""
+    batch = task.n_train if config.batch_size == "full" else min(int(config.batch_size), task.n_train)
+    steps = total_steps(config.budget, math.ceil(task.n_train / batch))
+    return steps if steps < 10**12 else None
+
+
 def task_info(config: TrialConfig, task: Task) -> dict[str, Any]:
     """What a task configuration declares, as stored in ``tasks/<task_key>.json``."""
     declared = task.declared_metrics()
@@ -94,6 +102,8 @@ class Study:
     options: Options
     run_config: dict[str, Any] = field(default_factory=dict)
     force: bool = False
+    #: steps each trial will take (None for time budgets): progress bars and the study's ETA
+    planned_steps: dict[str, int | None] = field(default_factory=dict)
 
     def pending(self) -> list[TrialConfig]:
         """Trials to run: missing ones, failed ones (retried), or all of them with ``force``."""
@@ -184,7 +194,8 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
     cache = TaskCache(registry)
     configs = plan(spec, registry, cache)
     store = Store(spec.out if spec.out is not None else default_store_path(configs, spec.results_dir)).create()
-    study = Study(configs, store, registry, options, _run_config(spec, configs, options, registry), spec.force)
+    study = Study(configs, store, registry, options, _run_config(spec, configs, options, registry), spec.force,
+                  {c.trial_id: planned_steps(c, cache.get(c.task, c.task_params)) for c in configs})
     if study.pending():  # a no-op rerun leaves the manifest as it was
         store.update_manifest(study.run_config)
     for config in {c.task_key: c for c in configs}.values():

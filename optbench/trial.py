@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -119,3 +120,9 @@ class Options:
     workers: int = 1  # processes sharing the machine (the thread policy divides the cores)
     diagnose: Any = None  # optbench.curvature.DiagnoseSettings: end-of-trial diagnosis, outside the clock
     noise_scale: Any = None  # optbench.curvature.NoiseScaleSettings: gradient noise scale every N steps
+    #: called as on_step(step, total_steps) every so often, for progress bars (in-process runs only)
+    on_step: Callable[[int, int], None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a progress callback belongs to the driver's terminal: workers get none (and it need not pickle)
+        return {**self.__dict__, "on_step": None}

@@ -34,7 +34,7 @@ def test_run_then_rerun_finishes_at_once(tmp_path: Path) -> None:
             "--batch-sizes", "1,full", "--seeds", "0,1", "--steps", "30", "--out", str(tmp_path / "s")]
     first = _invoke(*args)
     assert first.exit_code == 0, first.output
-    assert "summary" in first.output and f"results: {tmp_path / 's'}" in first.output
+    assert "median (interquartile range)" in first.output and f"results: {tmp_path / 's'}" in first.output
     assert len(optbench.load(tmp_path / "s").trials) == 32
     second = _invoke(*args)
     assert "All 32 trials are already in" in second.output
@@ -89,3 +89,46 @@ def test_kill_9_midway_loses_at_most_the_running_trial_and_resume_completes(tmp_
     assert len(full.trials) == 40 and full.trials.trial_id.is_unique
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # finished trials were not redone
     assert not list(out.rglob("*.tmp"))
+
+
+HANG_PLUGIN = """
+import pathlib, time, torch, optbench
+
+CALLS = []
+
+
+class Hang(torch.optim.SGD):
+    def step(self, closure=None):
+        CALLS.append(1)
+        if len(CALLS) == 1:  # the planner's probe step on a dummy parameter
+            return super().step(closure)
+        marker = pathlib.Path({marker!r})
+        if not marker.exists():
+            marker.write_text("started")
+        while True:  # until Ctrl-C reaches the process
+            time.sleep(0.05)
+
+hang = optbench.optimizer("hang", lambda params, lr=0.1: Hang(params, lr=lr), "never finishes a step")
+"""
+
+
+def _wait_for(path: Path, process: subprocess.Popen, limit: float = 120.0) -> None:
+    deadline = time.monotonic() + limit
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_exits_130_keeps_finished_trials_and_says_how_to_resume(tmp_path: Path) -> None:
+    marker, plugin, store = tmp_path / "started", tmp_path / "hang.py", tmp_path / "s"
+    plugin.write_text(HANG_PLUGIN.format(marker=str(marker)))
+    command = [sys.executable, "-m", "optbench", "run", "-q", "-t", "saddle", "-o", "sgd,hang", "--seeds", "0",
+               "--steps", "5", "--threads", "1", "--plugin", str(plugin), "--out", str(store)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(marker, process)  # the sgd trial is finished and the hanging one has started
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "finished trials are kept" in err and "rerun the same command" in err and "Traceback" not in err
+    assert len(list((store / "trials").glob("*.parquet"))) == 1
