@@ -6,9 +6,8 @@ Everything here only displays; the numbers come from the registry, the runner an
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -24,8 +23,12 @@ from rich.table import Table
 
 from optbench.registry import Kind, Registry
 from optbench.spec import format_value
-from optbench.study import Study, execute
-from optbench.trial import TrialConfig, TrialResult
+
+if TYPE_CHECKING:  # the listing commands need neither pandas nor the study machinery
+    import pandas as pd
+
+    from optbench.study import Study
+    from optbench.trial import TrialConfig, TrialResult
 
 console = Console()
 err_console = Console(stderr=True)
@@ -113,6 +116,8 @@ def run_with_progress(study: Study, **backend: Any) -> None:
         return
     if done_before:
         console.print(f"Resuming: {done_before} of {len(study.configs)} trials already in {study.store.path}.")
+    from optbench.study import execute
+
     with Progress(*_columns(), console=console, transient=False) as progress:
         bars = StudyProgress(progress, study, pending)
         study.options.on_step = bars.on_step
@@ -142,8 +147,8 @@ def _median_iqr(values: pd.Series) -> str:
 
 
 def _headline(group: pd.DataFrame) -> str:
-    known = group["headline_metric"].dropna() if "headline_metric" in group else pd.Series(dtype=object)
-    return str(known.iloc[0]) if len(known) else "train_loss"
+    known = group["headline_metric"].dropna().tolist() if "headline_metric" in group else []
+    return str(known[0]) if known else "train_loss"
 
 
 def _to_target(group: pd.DataFrame, done: pd.DataFrame) -> str:

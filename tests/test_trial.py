@@ -53,7 +53,7 @@ def test_force_reruns_and_failed_trials_are_retried(tmp_path) -> None:
                       "        if os.environ.get('FLAKY') == '1':\n"
                       "            raise RuntimeError('flaky')\n"
                       "        return super().step(closure)\n"
-                      "flaky = optbench.optimizer('flaky', lambda params, lr=0.01: Flaky(params, lr=lr), 'fails once')\n")
+                      "flaky = optbench.optimizer('flaky', lambda params, lr=0.01: Flaky(params, lr=lr), 'once')\n")
     import os
 
     os.environ["FLAKY"] = "1"
