@@ -107,7 +107,7 @@ class StudyProgress:
 def run_with_progress(study: Study, **backend: Any) -> None:
     """Execute a study with live progress (the study and the current trial, in steps, with ETAs).
 
-    ``backend`` is passed on to :func:`optbench.study.execute` (``backend=``, ``workers=``, ``address=``).
+    ``backend`` is passed on to :func:`optbench.backends.execute` (``backend=``, ``workers=``, ``address=``).
     """
     pending = study.pending()
     done_before = len(study.configs) - len(pending)
@@ -116,7 +116,7 @@ def run_with_progress(study: Study, **backend: Any) -> None:
         return
     if done_before:
         console.print(f"Resuming: {done_before} of {len(study.configs)} trials already in {study.store.path}.")
-    from optbench.study import execute
+    from optbench.backends import execute
 
     with Progress(*_columns(), console=console, transient=False) as progress:
         bars = StudyProgress(progress, study, pending)
