@@ -35,7 +35,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from optbench.errors import OptbenchError, SpecError
+from optbench.errors import OptbenchError, SpecError, did_you_mean
 from optbench.registry import Entry, Registry, load_registry
 from optbench.spec import Spec, canonical_json, parse_batch_sizes, parse_list, parse_seeds
 from optbench.store import Store
@@ -117,11 +117,7 @@ def _check_keys(entry: Entry, params: dict[str, Any], skip: int) -> None:
         return
     for key in params:
         if key not in names:
-            import difflib
-
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{entry.kind} {entry.name!r} has no hyperparameter {key!r}{hint} "
+            raise SpecError(f"{entry.kind} {entry.name!r} has no hyperparameter {key!r}{did_you_mean(key, names)} "
                             f"(accepted: {', '.join(names) or 'none'})")
 
 
@@ -252,9 +248,9 @@ def plan(
                     for seed in seed_list:
                         configs.append(TrialConfig(
                             task=t_entry.name, task_params=t_params, task_label=t_spec.label,
-                            optimizer=o_entry.name, optimizer_params={**o_entry.defaults, **o_spec.params},
+                            optimizer=o_entry.name, optimizer_params=o_entry.resolved(o_spec.params),
                             optimizer_label=o_spec.label,
-                            schedule=s_entry.name, schedule_params={**s_entry.defaults, **s_spec.params},
+                            schedule=s_entry.name, schedule_params=s_entry.resolved(s_spec.params),
                             schedule_label=s_spec.label,
                             batch_size=size, seed=seed, budget=budget, eval_every=eval_every,
                             data_source=task.data_source,
@@ -324,9 +320,9 @@ def run_trial(config: TrialConfig, registry: Registry, options: Options | None =
         model = task.init_model(config.seed).to(device)
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = registry.get("optimizer", config.optimizer).factory(params, **config.optimizer_params)
+        optimizer = registry.get("optimizer", config.optimizer).create(params, **config.optimizer_params)
         base_lrs = [group["lr"] for group in optimizer.param_groups]
-        multiplier = registry.get("schedule", config.schedule).factory(total_steps, **config.schedule_params)
+        multiplier = registry.get("schedule", config.schedule).create(total_steps, **config.schedule_params)
         order = torch.Generator().manual_seed(config.seed)
 
         def evaluate() -> None:
