@@ -26,6 +26,8 @@ KINDS: tuple[Kind, ...] = ("optimizer", "schedule", "task")
 #: leading positional arguments of each kind's factory that are not hyperparameters
 POSITIONAL: dict[str, int] = {"optimizer": 1, "schedule": 1, "task": 0}
 Scale = Literal["log", "linear"]
+#: torch.optim keywords that choose an implementation, not the update rule (left out of listings, not identity)
+IMPLEMENTATION_KEYWORDS = frozenset({"foreach", "fused", "capturable", "differentiable"})
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,10 @@ class Entry:
         except SpecError as exc:
             raise SpecError(f"{self.kind} {self.name!r}: {exc}") from None
         return {**self.signature_defaults(), **self.defaults, **params}
+
+    def listed_defaults(self) -> dict[str, Any]:
+        """The resolved defaults worth showing a reader (implementation switches left out)."""
+        return {k: v for k, v in self.resolved().items() if k not in IMPLEMENTATION_KEYWORDS}
 
     def create(self, *args: Any, **overrides: Any) -> Any:
         """Call the factory with the entry's defaults updated by ``overrides`` (lists become tuples, as
