@@ -25,7 +25,7 @@ _LAZY = {
     "OptbenchError": "optbench.errors",
     "Entry": "optbench.registry", "Registry": "optbench.registry", "load_registry": "optbench.registry",
     "optimizer": "optbench.registry", "schedule": "optbench.registry", "task": "optbench.registry",
-    "StudySpec": "optbench.plan", "plan": "optbench.plan",
+    "StudySpec": "optbench.plan",
     "run": "optbench.study", "prepare": "optbench.study",
     "Results": "optbench.store", "load": "optbench.store",
     "Budget": "optbench.tasks.base", "CriticalPoint": "optbench.tasks.base", "Metric": "optbench.tasks.base",

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from optbench.errors import OptbenchError, SpecError
+from optbench.errors import OptbenchError, SpecError, did_you_mean
 from optbench.loop import run_trial
 from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
@@ -82,11 +82,7 @@ def validate_backend(backend: str, workers: int, address: str | None) -> str:
     """Check the backend options; ``sequential`` with ``workers > 1`` means ``process``."""
     backend = backend.lower()
     if backend not in BACKENDS:
-        import difflib
-
-        close = difflib.get_close_matches(backend, BACKENDS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise SpecError(f"unknown backend {backend!r}{hint} (known: {', '.join(BACKENDS)})")
+        raise SpecError(f"unknown backend {backend!r}{did_you_mean(backend, BACKENDS)} (known: {', '.join(BACKENDS)})")
     if workers < 1:
         raise SpecError(f"--workers must be >= 1, got {workers}")
     if address is not None and backend != "ray":

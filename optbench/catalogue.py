@@ -8,8 +8,8 @@ calls :func:`resolve` for an unknown ``tpo.*`` name, and ``optbench list optimiz
 Adapters:
 
 - optimizers: ``tpo.<name>`` constructs the catalogue's class with the user's hyperparameters; its
-  declared defaults are the class's own default ``lr`` and a learning-rate range of two decades
-  either side of it.
+  defaults are the class's signature (nothing restated) and its search space a learning-rate range of
+  two decades either side of the class's default ``lr``.
 - schedulers: optbench schedules are pure functions ``step -> multiplier``, the catalogue's are
   stateful ``LRScheduler`` objects. ``tpo.<name>`` drives the scheduler on a private one-parameter
   optimizer whose base learning rate is 1, so the learning rate it sets at step t *is* the multiplier;
@@ -25,12 +25,20 @@ import importlib.util
 import inspect
 import warnings
 from collections.abc import Callable
-from typing import Any
+from dataclasses import replace
+from typing import Any, Protocol
 
 import torch
 
+from optbench.entries import Entry, Kind, optimizer, schedule
 from optbench.errors import OptbenchError, UnknownNameError
-from optbench.registry import Entry, Kind, Registry, optimizer, schedule
+
+
+class Registry(Protocol):
+    """What :func:`add_catalogue` needs of a registry (the registry imports this module lazily, so this
+    module names the shape instead of importing it back)."""
+
+    def add(self, entry: Entry) -> None: ...
 
 PREFIX = "tpo."
 DISTRIBUTION = "pytorch-optimizer"
@@ -52,13 +60,12 @@ def available() -> bool:
     return importlib.util.find_spec("pytorch_optimizer") is not None
 
 
+def _code_version() -> str:
+    return f"{DISTRIBUTION} {importlib.metadata.version(DISTRIBUTION)}"
+
+
 def _source() -> str:
-    return f"catalogue {DISTRIBUTION} {importlib.metadata.version(DISTRIBUTION)}"
-
-
-def _tuples(hparams: dict[str, Any]) -> dict[str, Any]:
-    # Spec values like betas=0.9/0.999 can come back from JSON as lists; torch optimizers want tuples.
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in hparams.items()}
+    return f"catalogue {_code_version()}"
 
 
 class CatalogueOptimizer:
@@ -70,7 +77,7 @@ class CatalogueOptimizer:
         self.__signature__ = inspect.signature(cls)
 
     def __call__(self, params: Any, **hparams: Any) -> torch.optim.Optimizer:
-        return self.cls(params, **_tuples(hparams))
+        return self.cls(params, **hparams)
 
 
 class SampledSchedule:
@@ -121,7 +128,7 @@ def _scheduler_factory(name: str, make: Callable[..., Any]) -> Callable[..., Sam
             lengths = {k: v for k, v in lengths.items() if k in accepts or k in ("t_max", "max_lr")}
         else:
             lengths = {k: v for k, v in lengths.items() if k in accepts}
-        kwargs = {**lengths, **_tuples(hparams)}
+        kwargs = {**lengths, **hparams}
         return SampledSchedule(lambda opt: make(opt, **kwargs))
 
     factory.__name__ = f"tpo_{name}"
@@ -140,19 +147,18 @@ def optimizer_entries() -> tuple[Entry, ...]:
     """Every optimizer of the installed pytorch-optimizer as a ``tpo.<name>`` entry (imports it: slow)."""
     from pytorch_optimizer.optimizer import OPTIMIZERS
 
-    source, entries = _source(), []
+    source, version, entries = _source(), _code_version(), []
     for name, cls in sorted(OPTIMIZERS.items()):
         lr_param = inspect.signature(cls).parameters.get("lr")
         lr = lr_param.default if lr_param is not None else None
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
             lr = None
-        entry = optimizer(
+        entry = optimizer(  # no defaults: the class's signature is their one home
             PREFIX + name, CatalogueOptimizer(cls),
             f"{_first_line(cls, cls.__name__)} (pytorch-optimizer {cls.__module__}.{cls.__qualname__})",
-            defaults={"lr": float(lr)} if lr is not None else {},
             lr_range=(lr / 100, lr * 100) if lr is not None else None,
         )
-        entries.append(Entry(**{**entry.__dict__, "defaults": dict(entry.defaults), "source": source}))
+        entries.append(replace(entry, source=source, code_version=version))
     return tuple(entries)
 
 
@@ -161,13 +167,13 @@ def schedule_entries() -> tuple[Entry, ...]:
     """Every expressible LR scheduler of pytorch-optimizer as a ``tpo.<name>`` schedule entry."""
     from pytorch_optimizer.lr_scheduler import LR_SCHEDULERS
 
-    source, entries = _source(), []
+    source, version, entries = _source(), _code_version(), []
     for name, make in sorted(LR_SCHEDULERS.items()):
         if name in UNSUPPORTED_SCHEDULERS:
             continue
         entry = schedule(PREFIX + name, _scheduler_factory(name, make),
                          f"{_first_line(make, name)} (pytorch-optimizer scheduler, sampled per step)")
-        entries.append(Entry(**{**entry.__dict__, "defaults": {}, "source": source}))
+        entries.append(replace(entry, source=source, code_version=version))
     return tuple(entries)
 
 

@@ -27,8 +27,9 @@ from optbench.spec import format_value
 if TYPE_CHECKING:  # the listing commands need neither pandas nor the study machinery
     import pandas as pd
 
-    from optbench.study import Study
     from optbench.trial import TrialConfig, TrialResult
+
+Study = Any  # an optbench.study.Study (not imported: the study module drives this one for run(progress=True))
 
 console = Console()
 err_console = Console(stderr=True)
@@ -50,7 +51,7 @@ def registry_table(registry: Registry, kind: Kind) -> Table:
     for entry in registry.list(kind):
         # Plugin-provided text is shown literally, never as rich markup.
         name = escape(entry.name) + (f"\n[dim]({escape(', '.join(entry.aliases))})[/dim]" if entry.aliases else "")
-        cells = [name, escape(entry.description), escape(_defaults_text(entry.defaults))]
+        cells = [name, escape(entry.description), escape(_defaults_text(entry.listed_defaults()))]
         if kind == "optimizer":
             cells.append(f"{entry.lr_range[0]:g} – {entry.lr_range[1]:g}" if entry.lr_range else "—")
         cells.append(escape(entry.source))

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import json
 import math
 import time
@@ -40,7 +39,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, grad_and_value, jvp, vmap
 
-from optbench.errors import OptbenchError, SpecError
+from optbench.errors import OptbenchError, SpecError, did_you_mean
 from optbench.spec import parse_value, split_top_level
 from optbench.tasks.base import Task
 
@@ -566,9 +565,7 @@ def _parse_settings(cls: type, text: str | None, option: str) -> Any:
         if not eq or not raw.strip():
             raise SpecError(f"{option}: malformed setting {item!r}, write key=value")
         if key not in names:
-            close = difflib.get_close_matches(key, list(names), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{option}: unknown setting {key!r}{hint} (known: {', '.join(names)})")
+            raise SpecError(f"{option}: unknown setting {key!r}{did_you_mean(key, names)} (known: {', '.join(names)})")
         values[key] = parse_value(raw)
     try:
         settings = cls(**values)

@@ -7,7 +7,6 @@ its best checkpoint, or its initialisation. The numbers come from :mod:`optbench
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import click
 
 from optbench.cli.common import _registry, user_errors
-from optbench.errors import OptbenchError
+from optbench.errors import OptbenchError, did_you_mean
 
 POINTS = ("final", "checkpoint", "init")
 
@@ -45,8 +44,7 @@ def find_trial(trials: Any, wanted: str, store: Path) -> dict[str, Any]:
     if len(matches) > 1:
         raise OptbenchError(f"trial id prefix {wanted!r} is ambiguous in {store}: {', '.join(matches[:5])}")
     if not matches:
-        close = difflib.get_close_matches(wanted, ids, n=1, cutoff=0.3)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(wanted, ids, cutoff=0.3)
         raise OptbenchError(f"no trial {wanted!r} in {store}{hint} ({len(ids)} trials)")
     return trials[trials["trial_id"] == matches[0]].iloc[0].to_dict()
 

@@ -10,6 +10,15 @@ import difflib
 from collections.abc import Iterable
 
 
+def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str:
+    """``"; did you mean 'x'?"`` for the candidate closest to ``word``, or ``""`` when none is close.
+
+    The one place optbench builds its suggestion hint, so every unknown-name message reads alike.
+    """
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=cutoff)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 class OptbenchError(Exception):
     """An error caused by user input: printed as one line, no traceback."""
 
@@ -20,8 +29,7 @@ class UnknownNameError(OptbenchError, KeyError):
     def __init__(self, kind: str, name: str, known: Iterable[str]):
         self.kind, self.name = kind, name
         known = sorted(known)
-        close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name.lower(), known, cutoff=0.5)
         super().__init__(f"unknown {kind} {name!r}{hint} (known: {', '.join(known)})")
 
     def __str__(self) -> str:  # KeyError would repr() the message

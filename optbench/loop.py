@@ -89,10 +89,10 @@ class TrainingLoop:
         self.model.train()
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self._set_threads(sum(p.numel() for p in self.params) * self.batch_size)
-        self.optimizer = self.registry.get("optimizer", config.optimizer).factory(
+        self.optimizer = self.registry.get("optimizer", config.optimizer).create(
             self.params, **config.optimizer_params)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self.multiplier = self.registry.get("schedule", config.schedule).factory(
+        self.multiplier = self.registry.get("schedule", config.schedule).create(
             self.total_steps, **config.schedule_params)
         self.order = torch.Generator().manual_seed(config.seed)
         self.progress_every = max(1, min(self.total_steps, 10**6) // 200)

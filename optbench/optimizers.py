@@ -1,5 +1,10 @@
 """The builtin optimizers: seven entries backed by ``torch.optim``, described against the lecture.
 
+The torch classes are registered directly, so their signatures are the one home of the defaults;
+an entry's ``defaults`` say only where optbench departs from torch (momentum's β = 0.9, its lr 0.01,
+RMSProp's lr 1e-3). Each declares a search space (learning rate on a log scale; β's linear) for
+``optbench tune``.
+
 Each entry's description says which update it performs and, where torch's formula differs from the
 lecture notes (``../shared/seeds``), how. The tests in ``tests/test_optimizers.py`` check every one
 against an independent reference written from the lecture's formulas over 100+ steps.
@@ -14,110 +19,64 @@ from typing import Any
 
 import torch
 
-from optbench.registry import Entry, optimizer
+from optbench.entries import Entry, Range, optimizer
 
 Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 
-def _tuple(value: Any) -> Any:
-    # Spec values like betas=0.9/0.98 arrive as lists from JSON round trips; torch wants tuples.
-    return tuple(value) if isinstance(value, list) else value
-
-
 def sgd(params: Params, lr: float = 0.01, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Plain (stochastic) gradient descent: θ ← θ − η g."""
+    """Plain (stochastic) gradient descent θ ← θ − η g: ``torch.optim.SGD`` with momentum fixed at 0
+    (the one builtin wrapper: it changes behaviour by taking momentum away)."""
     return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=weight_decay)
 
 
-def momentum(
-    params: Params, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
-    """SGD with heavy-ball momentum: m ← β m + g; θ ← θ − η m."""
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-
-
-def adagrad(
-    params: Params, lr: float = 0.01, eps: float = 1e-10, initial_accumulator_value: float = 0.0,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """Adagrad: σ² accumulates the sum of all past squared gradients."""
-    return torch.optim.Adagrad(
-        params, lr=lr, eps=eps, initial_accumulator_value=initial_accumulator_value, weight_decay=weight_decay
-    )
-
-
-def rmsprop(
-    params: Params, lr: float = 0.001, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
-    """RMSProp: σ² is an exponential moving average of squared gradients with decay α."""
-    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay)
-
-
-def adam(
-    params: Params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """Adam: RMSProp + momentum with bias correction."""
-    return torch.optim.Adam(params, lr=lr, betas=_tuple(betas), eps=eps, weight_decay=weight_decay)
-
-
-def adamw(
-    params: Params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-    weight_decay: float = 0.01,
-) -> torch.optim.Optimizer:
-    """AdamW: Adam with weight decay applied to the parameters, not added to the gradient."""
-    return torch.optim.AdamW(params, lr=lr, betas=_tuple(betas), eps=eps, weight_decay=weight_decay)
-
-
-def radam(
-    params: Params, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-    weight_decay: float = 0.0,
-) -> torch.optim.Optimizer:
-    """RAdam: Adam with the variance of the adaptive step rectified (SGD+momentum while it is unreliable)."""
-    return torch.optim.RAdam(params, lr=lr, betas=_tuple(betas), eps=eps, weight_decay=weight_decay)
-
+LR_FAST = Range(1e-4, 1.0)  # optimizers whose step is η·g (or η·g/σ with σ ~ accumulated |g|)
+LR_ADAPTIVE = Range(1e-5, 1e-1)  # optimizers whose step is ≈ η per coordinate
+BETA1 = Range(0.8, 0.99, "linear", limits=(0.0, 0.999))
+BETA2 = Range(0.99, 0.9999, "linear", limits=(0.9, 0.99999))
 
 BUILTINS: list[Entry] = [
     optimizer(
         "sgd", sgd,
         "Gradient descent θ ← θ − η·g (torch.optim.SGD, momentum 0).",
-        {"lr": 0.01}, lr_range=(1e-4, 1.0), aliases=("gd",),
+        search_space={"lr": LR_FAST}, aliases=("gd",),
     ),
     optimizer(
-        "momentum", momentum,
+        "momentum", torch.optim.SGD,
         "Heavy-ball momentum: m ← β·m + g, θ ← θ − η·m (torch.optim.SGD). The lecture writes "
         "m ← λm − ηg, θ ← θ + m: the same trajectory when η is constant.",
-        {"lr": 0.01, "momentum": 0.9}, lr_range=(1e-4, 1.0), aliases=("sgdm", "heavy-ball"),
+        {"lr": 0.01, "momentum": 0.9}, aliases=("sgdm", "heavy-ball"),
+        search_space={"lr": LR_FAST, "momentum": Range(0.5, 0.99, "linear", limits=(0.0, 0.999))},
     ),
     optimizer(
-        "adagrad", adagrad,
+        "adagrad", torch.optim.Adagrad,
         "Adagrad: θ ← θ − η·g/(√Σg² + ε) (torch.optim.Adagrad). The lecture's σ is the root MEAN "
         "square √(Σg²/(t+1)); torch uses the root of the SUM, i.e. the lecture's update with "
         "η/√(t+1) decay built in.",
-        {"lr": 0.01}, lr_range=(1e-4, 1.0),
+        search_space={"lr": LR_FAST},
     ),
     optimizer(
-        "rmsprop", rmsprop,
+        "rmsprop", torch.optim.RMSprop,
         "RMSProp: v ← α·v + (1−α)·g², θ ← θ − η·g/(√v + ε) (torch.optim.RMSprop). The lecture starts "
         "σ₀ = |g₀|; torch starts v = 0, so its first steps are larger by up to 1/√(1−α).",
-        {"lr": 0.001, "alpha": 0.99}, lr_range=(1e-5, 1e-1),
+        {"lr": 0.001}, search_space={"lr": LR_ADAPTIVE, "alpha": Range(0.9, 0.999, "linear", limits=(0.5, 0.9999))},
     ),
     optimizer(
-        "adam", adam,
+        "adam", torch.optim.Adam,
         "Adam = RMSProp + momentum with bias correction: m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), "
         "θ ← θ − η·m̂/(√v̂ + ε) (torch.optim.Adam).",
-        {"lr": 0.001, "betas": (0.9, 0.999)}, lr_range=(1e-5, 1e-1),
+        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "betas.1": BETA2},
     ),
     optimizer(
-        "adamw", adamw,
+        "adamw", torch.optim.AdamW,
         "AdamW: Adam with decoupled weight decay θ ← θ − η·λ·θ (torch.optim.AdamW); the HW2 sample "
         "code's optimizer (lr 1e-4).",
-        {"lr": 0.001, "betas": (0.9, 0.999), "weight_decay": 0.01}, lr_range=(1e-5, 1e-1),
+        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "weight_decay": Range(1e-4, 1e-1)},
     ),
     optimizer(
-        "radam", radam,
+        "radam", torch.optim.RAdam,
         "RAdam: Adam whose adaptive step is multiplied by the variance rectification r_t once "
         "ρ_t > 5, and plain bias-corrected momentum before (torch.optim.RAdam).",
-        {"lr": 0.001, "betas": (0.9, 0.999)}, lr_range=(1e-5, 1e-1),
+        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1},
     ),
 ]

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from optbench.errors import OptbenchError, SpecError
+from optbench.errors import OptbenchError, SpecError, did_you_mean
 from optbench.registry import Entry, Registry
 from optbench.spec import Spec, canonical_json, parse_batch_sizes, parse_list, parse_seeds
 from optbench.tasks.base import Budget, Task
@@ -73,24 +73,8 @@ def _check_keys(entry: Entry, params: dict[str, Any], skip: int) -> None:
     names = [p.name for p in accepted]
     for key in params:
         if key not in names:
-            import difflib
-
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(f"{entry.kind} {entry.name!r} has no hyperparameter {key!r}{hint} "
+            raise SpecError(f"{entry.kind} {entry.name!r} has no hyperparameter {key!r}{did_you_mean(key, names)} "
                             f"(accepted: {', '.join(names) or 'none'})")
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str)) or (
-        isinstance(value, (tuple, list)) and all(_plain(v) for v in value))
-
-
-def resolved_params(entry: Entry, params: dict[str, Any], skip: int) -> dict[str, Any]:
-    """Every hyperparameter a call would use: signature defaults, then the entry's, then the user's."""
-    signature = {p.name: p.default for p in _accepted(entry.factory, skip) or []
-                 if p.default is not inspect.Parameter.empty and _plain(p.default)}
-    return {**signature, **entry.defaults, **params}
 
 
 def _check_finite(kind: str, label: str, params: dict[str, Any]) -> None:
@@ -116,6 +100,8 @@ def validate_optimizer(entry: Entry, spec: Spec) -> None:
         raise SpecError(f"optimizer {spec.label!r}: lr must be > 0, got {lr}")
     try:
         opt = entry.create([torch.nn.Parameter(torch.ones(2))], **spec.params)
+    except SpecError as exc:
+        raise _user_error(entry, spec, exc) from None
     except (ValueError, TypeError) as exc:
         raise _user_error(entry, spec, exc) from None
     if not isinstance(opt, torch.optim.Optimizer):
@@ -155,7 +141,7 @@ def validate_schedule(entry: Entry, spec: Spec) -> None:
     _check_finite("schedule", spec.label, dict(spec.params))
     try:
         value = entry.create(100, **spec.params)(0)
-    except (ValueError, TypeError, ZeroDivisionError) as exc:
+    except (SpecError, ValueError, TypeError, ZeroDivisionError) as exc:
         raise _user_error(entry, spec, exc) from None
     if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise OptbenchError(f"schedule {spec.label!r}: multiplier at step 0 is {value!r}, "
@@ -176,7 +162,7 @@ class TaskCache:
             _check_keys(entry, params, skip=0)
             _check_finite("task", name, params)
             try:
-                built = entry.factory(**params)
+                built = entry.create(**params)
             except OptbenchError:
                 raise
             except (ValueError, TypeError) as exc:
@@ -222,24 +208,6 @@ def check_seeds(seeds: list[int]) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def code_version(entry: Entry) -> str:
-    """What code an entry runs: optbench's version for builtins, else what the loader recorded."""
-    recorded = getattr(entry, "code_version", None)
-    if recorded:
-        return recorded
-    from optbench import __version__
-
-    if entry.source == "builtin":
-        return f"optbench {__version__}"
-    if entry.source.startswith("file "):  # a plugin file: its source is its version
-        import hashlib
-
-        path = Path(entry.source[len("file "):])
-        if path.is_file():
-            return f"sha256:{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}"
-    return entry.source
-
-
 def total_steps(budget: Budget, steps_per_epoch: int) -> int:
     """Steps a budget allows (a time-only budget has no step limit: a large sentinel)."""
     total = min(budget.steps or math.inf,
@@ -259,7 +227,7 @@ def _task_params(entry: Entry, spec: Spec, data_dir: str | Path | None) -> dict[
     names = [p.name for p in _accepted(entry.factory, 0) or []]
     if data_dir is not None and "data_dir" in names and params.get("data_dir") is None:
         params["data_dir"] = str(Path(data_dir).resolve())
-    return resolved_params(entry, params, skip=0)
+    return entry.resolved(params)
 
 
 def _validated(spec: StudySpec, registry: Registry) -> tuple[list, list, list, list[int]]:
@@ -305,13 +273,13 @@ def plan(spec: StudySpec, registry: Registry | None = None, task_cache: TaskCach
             batch = task.n_train if size == "full" else int(size)
             configs.append(TrialConfig(
                 task=t_entry.name, task_params=t_params, task_label=t_spec.label,
-                optimizer=o_entry.name, optimizer_params=resolved_params(o_entry, dict(o_spec.params), 1),
+                optimizer=o_entry.name, optimizer_params=o_entry.resolved(o_spec.params),
                 optimizer_label=o_spec.label,
-                schedule=s_entry.name, schedule_params=resolved_params(s_entry, dict(s_spec.params), 1),
+                schedule=s_entry.name, schedule_params=s_entry.resolved(s_spec.params),
                 schedule_label=s_spec.label, batch_size=size, seed=seed, budget=budget,
                 eval_every=_eval_every(spec, task, budget, batch), data_source=task.data_source,
-                code={"optimizer": code_version(o_entry), "schedule": code_version(s_entry),
-                      "task": code_version(t_entry)},
+                code={"optimizer": o_entry.code_version, "schedule": s_entry.code_version,
+                      "task": t_entry.code_version},
             ))
     unique = {c.trial_id: c for c in configs}  # aliases or repeated specs collapse to one trial
     return list(unique.values())

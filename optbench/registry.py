@@ -1,7 +1,8 @@
 """The registry: what optimizers, schedules and tasks exist, and where each came from.
 
-An :class:`Entry` is an immutable record (kind, name, factory, description, defaults, learning-rate
-range, aliases, source). A :class:`Registry` holds entries of the three kinds and answers look-ups
+Entries (:class:`~optbench.entries.Entry`, made with :func:`optimizer`, :func:`schedule`, :func:`task`)
+live in :mod:`optbench.entries` and are re-exported here for plugins. A :class:`Registry` holds entries
+of the three kinds and answers look-ups
 case-insensitively, suggesting the closest name on a miss. :func:`load_registry` builds one from
 
 1. the builtins (``optbench.optimizers``, ``optbench.schedules``, ``optbench.tasks``),
@@ -14,110 +15,37 @@ A plugin module registers things by defining module-level :class:`Entry` values 
 :func:`optimizer`, :func:`schedule` or :func:`task`); the loader collects them. A plugin that fails
 to import, or that is malformed, is recorded in :attr:`Registry.problems` with its file and the
 problem, and every other entry keeps working.
+
+The loader stamps each entry's ``code_version``: ``optbench <version>`` for builtins, the first 16 hex
+digits of the sha256 of a plugin file (or of a plugin module's file), ``<dist> <version>`` for an entry
+point, so a trial's identity changes when the code behind it does. Imports point one way: this module
+imports the builtin modules and the catalogue (lazily); they import :mod:`optbench.entries`, not this.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
-from types import MappingProxyType, ModuleType
-from typing import Any, Literal
+from types import ModuleType
+from typing import Any
 
+from optbench.entries import KINDS, Entry, Kind, Range, optimizer, schedule, task
 from optbench.errors import OptbenchError, PluginError, UnknownNameError
 
-Kind = Literal["optimizer", "schedule", "task"]
-KINDS: tuple[Kind, ...] = ("optimizer", "schedule", "task")
 ENTRY_POINT_GROUPS: dict[Kind, str] = {
     "optimizer": "optbench.optimizers",
     "schedule": "optbench.schedules",
     "task": "optbench.tasks",
 }
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One registered optimizer, schedule or task.
-
-    ``factory`` signatures, by kind:
-
-    - optimizer: ``factory(params, **hparams) -> torch.optim.Optimizer``
-    - schedule: ``factory(total_steps, **hparams) -> Callable[[int], float]`` (a learning-rate
-      multiplier as a function of the step)
-    - task: ``factory(**hparams) -> optbench.tasks.Task``
-
-    ``defaults`` are the hyperparameters used when the user gives none; ``lr_range`` is the
-    (low, high) learning-rate interval worth searching (optimizers only).
-    """
-
-    kind: Kind
-    name: str
-    factory: Callable[..., Any]
-    description: str
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    lr_range: tuple[float, float] | None = None
-    aliases: tuple[str, ...] = ()
-    source: str = "builtin"
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ValueError("an entry needs a non-empty string name")
-        if any(c in self.name for c in "[],|= "):
-            raise ValueError(f"name {self.name!r} may not contain any of '[],|= ' (they are spec syntax)")
-        if not callable(self.factory):
-            raise ValueError(f"factory of {self.name!r} is not callable: {self.factory!r}")
-        if self.lr_range is not None:
-            lo, hi = self.lr_range
-            if not 0 < lo < hi:
-                raise ValueError(f"lr_range of {self.name!r} must satisfy 0 < low < high, got {self.lr_range}")
-        object.__setattr__(self, "name", self.name.lower())
-        object.__setattr__(self, "aliases", tuple(a.lower() for a in self.aliases))
-        object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
-
-    def create(self, *args: Any, **overrides: Any) -> Any:
-        """Call the factory with the defaults updated by ``overrides``."""
-        return self.factory(*args, **{**self.defaults, **overrides})
-
-
-def optimizer(
-    name: str,
-    factory: Callable[..., Any],
-    description: str,
-    defaults: Mapping[str, Any] | None = None,
-    lr_range: tuple[float, float] | None = None,
-    aliases: Sequence[str] = (),
-) -> Entry:
-    """Describe an optimizer: ``factory(params, **hparams)`` returns a ``torch.optim.Optimizer``."""
-    return Entry("optimizer", name, factory, description, defaults or {}, lr_range, tuple(aliases))
-
-
-def schedule(
-    name: str,
-    factory: Callable[..., Any],
-    description: str,
-    defaults: Mapping[str, Any] | None = None,
-    aliases: Sequence[str] = (),
-) -> Entry:
-    """Describe a schedule: ``factory(total_steps, **hparams)`` returns ``step -> lr multiplier``."""
-    return Entry("schedule", name, factory, description, defaults or {}, None, tuple(aliases))
-
-
-def task(
-    name: str,
-    factory: Callable[..., Any],
-    description: str,
-    defaults: Mapping[str, Any] | None = None,
-    aliases: Sequence[str] = (),
-) -> Entry:
-    """Describe a task: ``factory(**hparams)`` returns an :class:`optbench.tasks.Task`."""
-    return Entry("task", name, factory, description, defaults or {}, None, tuple(aliases))
+__all__ = ["ENTRY_POINT_GROUPS", "KINDS", "Entry", "Kind", "Range", "Registry", "load_plugin", "load_registry",
+           "optimizer", "schedule", "task"]
 
 
 class Registry:
@@ -169,7 +97,7 @@ class Registry:
         """All entries of ``kind`` in registration order (builtins first)."""
         return list(self._entries[kind].values())
 
-    def add_module(self, module: ModuleType, source: str) -> int:
+    def add_module(self, module: ModuleType, source: str, code_version: str = "") -> int:
         """Register every module-level :class:`Entry` of ``module``; returns how many were added.
 
         Each bad entry is recorded in :attr:`problems`; the good ones are still registered.
@@ -180,7 +108,7 @@ class Registry:
             for entry in entries:
                 if isinstance(entry, Entry):
                     try:
-                        self.add(_with_source(entry, source))
+                        self.add(_with_source(entry, source, code_version))
                         added += 1
                     except PluginError as exc:
                         self.problems.append(exc)
@@ -208,11 +136,27 @@ class GuardedFactory:
                               f"{type(exc).__name__}: {exc}") from exc
 
 
-def _with_source(entry: Entry, source: str) -> Entry:
+def _with_source(entry: Entry, source: str, code_version: str) -> Entry:
     if entry.source != "builtin":  # a plugin re-exporting someone else's entry keeps its origin
         return entry
     factory = GuardedFactory(entry.factory, source, entry.kind, entry.name)
-    return Entry(**{**entry.__dict__, "factory": factory, "defaults": dict(entry.defaults), "source": source})
+    return replace(entry, factory=factory, source=source, code_version=code_version)
+
+
+def file_code_version(path: str | Path) -> str:
+    """A plugin file's code identity: the first 16 hex digits of the sha256 of its source."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _module_code_version(module: ModuleType) -> str:
+    file = getattr(module, "__file__", None)
+    return file_code_version(file) if file and Path(file).is_file() else f"module {module.__name__}"
+
+
+def optbench_code_version() -> str:
+    """The builtins' code identity: ``optbench <version>``."""
+    # read from the package object already being imported, so this module does not import optbench's root
+    return f"optbench {getattr(sys.modules.get('optbench'), '__version__', 'unknown')}"
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -252,14 +196,17 @@ def load_plugin(registry: Registry, target: str | Path) -> None:
             if not path.is_file():
                 raise FileNotFoundError(f"no such file: {path}")
             module = _import_file(path)
+            code_version = file_code_version(path)
         else:
             module = importlib.import_module(str(target))
+            code_version = _module_code_version(module)
     except BaseException as exc:  # a plugin may raise anything, even SystemExit, on import
         if isinstance(exc, KeyboardInterrupt):
             raise
         registry.problems.append(PluginError(source, _describe_exception(exc, str(path.resolve()))))
         return
-    if registry.add_module(module, source) == 0 and not any(p.origin == source for p in registry.problems):
+    added = registry.add_module(module, source, code_version)
+    if added == 0 and not any(p.origin == source for p in registry.problems):
         registry.problems.append(
             PluginError(source, "defines no optbench entries (make module-level values with "
                         "optbench.optimizer(...), optbench.schedule(...) or optbench.task(...))")
@@ -272,6 +219,7 @@ def load_entry_points(registry: Registry) -> None:
         for ep in importlib.metadata.entry_points(group=group):
             dist = ep.dist.name if ep.dist is not None else "?"
             source = f"entry point {dist}:{ep.name}"
+            code_version = f"{dist} {ep.dist.version if ep.dist is not None else '?'}"
             try:
                 value = ep.load()
                 if callable(value) and not isinstance(value, Entry):
@@ -282,7 +230,7 @@ def load_entry_points(registry: Registry) -> None:
                         raise TypeError(f"expected an optbench Entry, got {type(entry).__name__}")
                     if entry.kind != kind:
                         raise TypeError(f"{entry.name!r} is a {entry.kind} but is listed in group {group}")
-                    registry.add(_with_source(entry, source))
+                    registry.add(_with_source(entry, source, code_version))
             except PluginError as exc:
                 registry.problems.append(exc)
             except Exception as exc:
@@ -290,10 +238,12 @@ def load_entry_points(registry: Registry) -> None:
 
 
 def builtin_entries() -> list[Entry]:
-    """Every builtin optimizer, schedule and task entry."""
+    """Every builtin optimizer, schedule and task entry, stamped with optbench's version."""
     from optbench import optimizers, schedules, tasks
 
-    return [*optimizers.BUILTINS, *schedules.BUILTINS, *tasks.builtin_entries()]
+    version = optbench_code_version()
+    entries = [*optimizers.BUILTINS, *schedules.BUILTINS, *tasks.builtin_entries()]
+    return [entry if entry.code_version else replace(entry, code_version=version) for entry in entries]
 
 
 def load_registry(

@@ -5,7 +5,8 @@ number of steps and the schedule's hyperparameters (optax-style: a value, not a 
 The runner sets ``lr = base_lr * multiplier(step)`` on every parameter group before each update, so a
 schedule never needs to know which optimizer it drives, and ``plot_schedule`` can draw it.
 
-All lengths (``warmup``, ``step_size``, ``t0``) are in optimizer steps. Floors are fractions of the base
+All lengths (``warmup``, ``step_size``, ``t0``) are in optimizer steps (a ``warmup`` below 1 is a fraction
+of the run). Defaults live in the factories' signatures only. Floors are fractions of the base
 learning rate: torch's ``eta_min=1e-6`` with ``lr=1e-4`` is ``min_factor=0.01`` here.
 """
 
@@ -14,8 +15,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from optbench.entries import Entry, schedule
 from optbench.errors import SpecError
-from optbench.registry import Entry, schedule
 
 Schedule = Callable[[int], float]
 
@@ -94,32 +95,27 @@ def warmup_cosine(total_steps: int, warmup: float = 0.1, min_factor: float = 0.0
     return lambda step: (step + 1) / n if step < n else _cosine((step - n) / max(total_steps - n, 1), min_factor)
 
 
-def inverse_sqrt(total_steps: int, warmup: float = 4000) -> Schedule:
+def inverse_sqrt(total_steps: int, warmup: float = 0.1) -> Schedule:
     """The Transformer's schedule (Vaswani et al. 2017): linear warm-up, then ∝ 1/√step,
     normalised to peak at 1 when step = warmup."""
     n = max(_warmup_len(warmup, total_steps), 1)
     return lambda step: min((step + 1) / n, math.sqrt(n / (step + 1)))
 
 
-BUILTINS: list[Entry] = [
+BUILTINS: list[Entry] = [  # defaults live in the functions' signatures above, nowhere else
     schedule("constant", constant, "Constant learning rate.", aliases=("none",)),
-    schedule("step", step_decay, "Step decay: × gamma every step_size steps.",
-             {"step_size": 100, "gamma": 0.1}),
-    schedule("exponential", exponential, "Exponential decay: × gamma every step.", {"gamma": 0.99},
-             aliases=("exp",)),
-    schedule("cosine", cosine, "Cosine decay from 1 to min_factor over the run.", {"min_factor": 0.0}),
+    schedule("step", step_decay, "Step decay: × gamma every step_size steps."),
+    schedule("exponential", exponential, "Exponential decay: × gamma every step.", aliases=("exp",)),
+    schedule("cosine", cosine, "Cosine decay from 1 to min_factor over the run."),
     schedule("cosine-restarts", cosine_restarts,
-             "Cosine with warm restarts (SGDR): periods t0, t0·t_mult, ...; floor min_factor.",
-             {"t0": 100, "t_mult": 2, "min_factor": 0.0}, aliases=("sgdr",)),
+             "Cosine with warm restarts (SGDR): periods t0, t0·t_mult, ...; floor min_factor.", aliases=("sgdr",)),
     schedule("warmup-linear", warmup_linear,
-             "Linear warm-up for `warmup` steps (or fraction of the run if < 1), then linear decay.",
-             {"warmup": 0.1, "min_factor": 0.0}),
+             "Linear warm-up for `warmup` steps (or fraction of the run if < 1), then linear decay."),
     schedule("warmup-cosine", warmup_cosine,
-             "Linear warm-up for `warmup` steps (or fraction if < 1), then cosine decay (BERT-style).",
-             {"warmup": 0.1, "min_factor": 0.0}),
+             "Linear warm-up for `warmup` steps (or fraction if < 1), then cosine decay (BERT-style)."),
     schedule("inverse-sqrt", inverse_sqrt,
              "Transformer warm-up: linear for `warmup` steps, then ∝ 1/√step (peak 1 at warmup).",
-             {"warmup": 0.1}, aliases=("noam", "transformer")),
+             aliases=("noam", "transformer")),
 ]
 
 

@@ -8,18 +8,31 @@ Syntax (the same for optimizers, schedules and tasks)::
     adam[lr=1e-3|1e-4],sgd                a list: commas outside brackets separate entries
 
 Values are parsed as int, float, ``true``/``false``, ``none``, tuples of those (with '/'), else strings
-(so ``data_dir=/data/libriphone`` is a path).
+(so ``data_dir=/data/libriphone`` is a path). A Unicode minus (``1e−3``, as pasted from papers) reads as
+'-'; ``nan`` and ``inf`` are refused (no hyperparameter means them). Whether a value has the right type
+for its hyperparameter is the entry's to say (:meth:`optbench.entries.Entry.check`).
+
+Seeds are non-negative integers below 2**63 (what the store's int64 column holds), at most
+:data:`MAX_SEEDS` of them; batch sizes are positive integers or ``full``.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from optbench.errors import SpecError
+
+UNICODE_MINUS = "\u2212"
+#: seeds must fit the store's int64 column
+SEED_LIMIT = 2**63
+#: the most seeds one study may ask for (a typo like 0-100000000 is refused before anything is allocated)
+MAX_SEEDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,8 @@ def format_value(value: Any) -> str:
 
 
 def parse_value(text: str) -> Any:
-    text = text.strip()
+    """One spec value: a number, bool, none, a '/'-tuple of those, or a string."""
+    text = text.strip().replace(UNICODE_MINUS, "-")
     if "/" in text:
         # 0.9/0.98 is a tuple of numbers; anything else with a slash (a path) stays a string.
         parts = text.split("/")
@@ -64,9 +78,12 @@ def parse_value(text: str) -> Any:
         return None
     for convert in (int, float):
         try:
-            return convert(text)
+            number = convert(text)
         except ValueError:
-            pass
+            continue
+        if not math.isfinite(number):
+            raise SpecError(f"values must be finite numbers, got {text!r}")
+        return number
     if not text:
         raise SpecError("empty value")
     return text
@@ -149,23 +166,46 @@ def parse_batch_sizes(text: str | Iterable[str | int]) -> list[int | str]:
     return out
 
 
+def _check_seed(seed: Any) -> int:
+    try:
+        value = operator.index(seed) if not isinstance(seed, bool) else None
+    except TypeError:
+        value = None
+    if value is None or not 0 <= value < SEED_LIMIT:
+        raise SpecError(f"seeds must be integers in [0, 2**63), got {seed!r}")
+    return value
+
+
+def _seed_item(item: str) -> range | list[int]:
+    """One comma-separated item: ``7`` or ``0-4`` (bounded before any list is built)."""
+    try:
+        if "-" in item:
+            lo, hi = (int(p) for p in item.split("-", 1))
+            if hi < lo:
+                raise ValueError
+        else:
+            lo = hi = int(item)
+    except ValueError:
+        raise SpecError(f"seeds must be integers or ranges like 0-4, got {item!r}") from None
+    _check_seed(lo), _check_seed(hi)
+    if hi - lo + 1 > MAX_SEEDS:
+        raise SpecError(f"seed range {item!r} holds {hi - lo + 1} seeds; at most {MAX_SEEDS} per study")
+    return range(lo, hi + 1)
+
+
 def parse_seeds(text: str | Iterable[int]) -> list[int]:
-    """``"0,1,2"`` or ``"0-4"`` → a list of non-negative ints."""
+    """``"0,1,2"`` or ``"0-4"`` → a list of non-negative ints below 2**63, at most :data:`MAX_SEEDS`."""
     if not isinstance(text, str):
-        return [int(s) for s in text]
-    seeds: list[int] = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            if "-" in item:
-                lo, hi = (int(p) for p in item.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            else:
-                seeds.append(int(item))
-        except ValueError:
-            raise SpecError(f"seeds must be integers or ranges like 0-4, got {item!r}") from None
+        if hasattr(text, "__len__") and len(text) > MAX_SEEDS:  # type: ignore[arg-type]
+            raise SpecError(f"{len(text)} seeds asked for; at most {MAX_SEEDS} per study")  # type: ignore[arg-type]
+        seeds = [_check_seed(s) for s in text]
+    else:
+        items = [_seed_item(item.strip()) for item in text.replace(UNICODE_MINUS, "-").split(",")]
+        if sum(len(r) for r in items) > MAX_SEEDS:
+            raise SpecError(f"{sum(len(r) for r in items)} seeds asked for; at most {MAX_SEEDS} per study")
+        seeds = [seed for r in items for seed in r]
+    if len(seeds) > MAX_SEEDS:
+        raise SpecError(f"{len(seeds)} seeds asked for; at most {MAX_SEEDS} per study")
     return seeds
 
 

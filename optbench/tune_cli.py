@@ -1,4 +1,7 @@
-"""The ``optbench tune`` command: the budgeted tuning protocol of :mod:`optbench.tune` from the shell."""
+"""The ``optbench tune`` command: the budgeted tuning protocol of :mod:`optbench.tune` from the shell.
+
+It prints one line for every chosen value that lay on an edge of its search range (and whether the range
+was extended), then the chosen settings with their median over fresh seeds."""
 
 from __future__ import annotations
 
@@ -10,12 +13,18 @@ from optbench.cli.common import _registry, user_errors
 @click.command("tune")
 @click.option("--tasks", "-t", required=True, help='Tasks to tune on, e.g. "quadratic[kappa=100]".')
 @click.option("--optims", "-o", default=None,
-              help="Optimizers (fixed values allowed, not lr); default: every optimizer with an lr_range.")
-@click.option("--budget", type=int, default=8, show_default=True, help="Search trials per optimizer.")
+              help="Optimizers (values given are held fixed and not searched; not lr); default: every optimizer "
+                   "with a search space.")
+@click.option("--budget", type=int, default=8, show_default=True,
+              help="Search trials per optimizer (before any range extension).")
 @click.option("--sampler", type=click.Choice(["grid", "sobol", "halton"]), default="grid", show_default=True,
-              help="Log-scale grid, or quasi-random points, over each optimizer's lr_range.")
+              help="Product grid, or quasi-random points, over each optimizer's search space.")
+@click.option("--extend/--no-extend", default=True, show_default=True,
+              help="Extend a range whose edge holds the chosen value (one decade for log, one width for linear) "
+                   "and search the new part; the extra trials are counted per optimizer in tune.json.")
+@click.option("--max-extensions", type=int, default=2, show_default=True, help="Extension rounds at most.")
 @click.option("--metric", default="auto", show_default=True,
-              help="Evaluation metric to select by (auto: the task's checkpoint metric, val_loss or full_loss).")
+              help="Declared metric to select by (auto: the task's headline metric); direction as declared.")
 @click.option("--select", type=click.Choice(["final", "best"]), default="final", show_default=True,
               help="Score a trial by the metric's final or best value.")
 @click.option("--seeds", "n_seeds", type=int, default=3, show_default=True, help="Fresh seeds for the chosen setting.")
@@ -27,6 +36,7 @@ from optbench.cli.common import _registry, user_errors
 @click.option("--eval-every", type=int, default=None)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 @click.option("--device", default="auto", show_default=True)
+@click.option("--threads", type=int, default=None, help="torch CPU threads (recorded in the manifest).")
 @click.option("--workers", "-j", type=int, default=1, show_default=True)
 @click.option("--backend", type=click.Choice(["sequential", "process", "ray"]), default="sequential",
               show_default=True)
@@ -34,11 +44,13 @@ from optbench.cli.common import _registry, user_errors
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
 @user_errors
-def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int, sampler: str, metric: str,
-                 select: str, n_seeds: int, schedules: str, batch_sizes: str | None, steps: int | None,
-                 epochs: float | None, seconds: float | None, eval_every: int | None, out: str | None,
-                 device: str, workers: int, backend: str, address: str | None, quiet: bool) -> None:
-    """Search each optimizer's learning rate with the same budget, then re-run the winner on fresh seeds."""
+def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int, sampler: str, extend: bool,
+                 max_extensions: int, metric: str, select: str, n_seeds: int, schedules: str,
+                 batch_sizes: str | None, steps: int | None, epochs: float | None, seconds: float | None,
+                 eval_every: int | None, out: str | None, device: str, threads: int | None, workers: int,
+                 backend: str, address: str | None, quiet: bool) -> None:
+    """Search each optimizer's declared search space with the same budget, then re-run the winner on fresh
+    seeds."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -54,11 +66,14 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
         else:
             run_with_progress(study, **where)  # type: ignore[arg-type]
 
-    protocol = Protocol(budget, sampler, metric, select, n_seeds)
+    protocol = Protocol(budget, sampler, metric, select, n_seeds, extend=extend, max_extensions=max_extensions)
     result = tune(tasks, optims, protocol, schedules, batch_sizes, steps, epochs, seconds, eval_every, out,
-                  device, registry=_registry(ctx), run_study=run_study)
+                  device, registry=_registry(ctx), run_study=run_study, threads=threads)
+    for note in result["notes"]:
+        click.echo(f"edge: {note}")
     if not quiet:
-        table = Table(title=f"tuning: {budget} {sampler} lr points each, select by {select} {metric}; "
+        metrics = ", ".join(sorted({f"{c['metric']} ({c['direction']})" for c in result["choices"]}))
+        table = Table(title=f"tuning: {budget} {sampler} points each, select by {select} {metrics}; "
                             f"median over seeds {result['final_seeds']}")
         for col in ("task", "optimizer", "chosen", "median", "q25–q75", "verdict"):
             table.add_column(col)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 import optbench
+from optbench.registry import Range
 
 
 class Lion(torch.optim.Optimizer):
@@ -51,15 +52,10 @@ class Lion(torch.optim.Optimizer):
         return loss
 
 
-def lion(params: Iterable[Any], lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
-         weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """Factory: the registry calls it with the parameters and the user's hyperparameters."""
-    return Lion(params, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
-
-
+# The class is the factory: the registry calls Lion(params, **hparams), and its signature is the one home of
+# the defaults (spec tuples that come back from JSON as lists are turned into tuples by the registry).
 LION = optbench.optimizer(
-    "lion", lion,
+    "lion", Lion,
     "Lion (Chen et al. 2023): θ ← θ − η·sign(β₁m + (1−β₁)g), m ← β₂m + (1−β₂)g; use ~1/10 of AdamW's lr.",
-    defaults={"lr": 1e-4, "betas": (0.9, 0.99), "weight_decay": 0.0},
-    lr_range=(1e-6, 1e-2),
+    search_space={"lr": Range(1e-6, 1e-2), "betas.0": Range(0.8, 0.99, "linear", limits=(0.0, 0.999))},
 )

@@ -59,5 +59,4 @@ class Logistic(optbench.Task):
 LOGISTIC = optbench.task(
     "logistic", Logistic,
     "Logistic regression on synthetic Gaussian data (one linear layer, BCE); reports val_loss and val_acc.",
-    defaults={"dim": 10, "n": 512, "n_val": 256, "label_noise": 0.5, "data_seed": 0},
 )

@@ -30,6 +30,5 @@ def polynomial(total_steps: int, power: float = 1.0, min_factor: float = 0.0) ->
 POLYNOMIAL = optbench.schedule(
     "polynomial", polynomial,
     "Polynomial decay (1 − t/T)^power down to min_factor (DeepLab's 'poly' policy).",
-    defaults={"power": 1.0, "min_factor": 0.0},
     aliases=("poly",),
 )

@@ -29,7 +29,7 @@ def test_tpo_names_resolve_lazily_to_catalogue_optimizers() -> None:
     assert ("optimizer", "tpo.lion") not in registry  # nothing from the catalogue until asked for
     entry = registry.get("optimizer", "TPO.Lion")
     assert entry.name == "tpo.lion" and entry.source.startswith("catalogue pytorch-optimizer")
-    assert entry.defaults["lr"] == 1e-4 and entry.lr_range == (1e-6, 1e-2)
+    assert entry.resolved()["lr"] == 1e-4 and entry.lr_range == (1e-6, 1e-2) and not entry.defaults
     opt = entry.create([torch.nn.Parameter(torch.zeros(3))], betas=[0.9, 0.98])
     assert isinstance(opt, Lion) and opt.param_groups[0]["betas"] == (0.9, 0.98)
 

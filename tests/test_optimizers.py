@@ -151,4 +151,4 @@ def test_every_builtin_reduces_a_convex_loss(name: str) -> None:
 def test_builtin_entries_declare_lr_ranges_and_descriptions() -> None:
     for entry in optbench.list_optimizers():
         if entry.source == "builtin":
-            assert entry.lr_range and entry.description and "lr" in entry.defaults
+            assert entry.lr_range and entry.description and "lr" in entry.resolved()

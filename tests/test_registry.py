@@ -77,3 +77,62 @@ def test_plugins_folder_and_explicit_plugins(tmp_path, monkeypatch) -> None:
 def test_missing_plugin_module_is_reported() -> None:
     registry = load_registry(plugins=["no_such_module_xyz"])
     assert any("ModuleNotFoundError" in p.problem and "no_such_module_xyz" in p.origin for p in registry.problems)
+
+
+def test_resolved_merges_signature_then_entry_defaults_then_the_users() -> None:
+    import json
+
+    registry = load_registry(plugin_dir=None)
+    adam = registry.get("optimizer", "adam")
+    assert adam.factory is torch.optim.Adam and not adam.defaults  # torch's signature is the home of defaults
+    resolved = adam.resolved({"lr": 3e-4})
+    assert resolved["lr"] == 3e-4 and resolved["betas"] == (0.9, 0.999) and resolved["eps"] == 1e-8
+    json.dumps(resolved)  # JSON-able: the trial identity hashes it
+    momentum = registry.get("optimizer", "momentum").resolved()
+    assert (momentum["lr"], momentum["momentum"], momentum["dampening"]) == (0.01, 0.9, 0)
+    assert registry.get("optimizer", "rmsprop").resolved()["lr"] == 0.001  # the one departure from torch (0.01)
+    assert registry.get("optimizer", "sgd").resolved() == {"lr": 0.01, "weight_decay": 0.0}  # momentum fixed at 0
+    opt = adam.create([torch.nn.Parameter(torch.zeros(1))], betas=[0.9, 0.98])  # a JSON list becomes a tuple
+    assert opt.param_groups[0]["betas"] == (0.9, 0.98)
+
+
+def test_schedule_defaults_live_in_the_signature_only() -> None:
+    registry = load_registry(plugin_dir=None)
+    for entry in registry.list("schedule"):
+        assert not entry.defaults, entry.name  # nothing restated, so nothing can drift
+    noam = registry.get("schedule", "inverse-sqrt")
+    assert noam.resolved() == {"warmup": 0.1}
+    values = [noam.create(1000)(s) for s in range(1000)]
+    assert values.index(max(values)) == 99  # warm-up 0.1 of the run: what the signature says is what runs
+
+
+def test_code_version_names_the_code_behind_each_entry(tmp_path, monkeypatch) -> None:
+    registry = load_registry(plugin_dir=None)
+    assert registry.get("optimizer", "adam").code_version == f"optbench {optbench.__version__}"
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("import torch, optbench\nmine = optbench.optimizer('mine', torch.optim.SGD, 'v1')\n")
+    first = load_registry(plugins=[plugin], plugin_dir=None).get("optimizer", "mine").code_version
+    assert len(first) == 16 and int(first, 16) >= 0
+    plugin.write_text("import torch, optbench\nmine = optbench.optimizer('mine', torch.optim.Adam, 'v2')\n")
+    second = load_registry(plugins=[plugin], plugin_dir=None).get("optimizer", "mine").code_version
+    assert second != first  # editing the plugin changes its identity
+
+
+def test_did_you_mean_is_one_helper() -> None:
+    from optbench.errors import did_you_mean
+
+    assert did_you_mean("rmsprob", ["rmsprop", "adam"]) == "; did you mean 'rmsprop'?"
+    assert did_you_mean("zzz", ["rmsprop", "adam"]) == ""
+
+
+def test_entries_catalogue_and_builtins_do_not_import_the_registry() -> None:
+    # registry -> builtins/catalogue -> entries is one-way: none of these imports optbench.registry at runtime.
+    import ast
+    from pathlib import Path
+
+    root = Path(optbench.__file__).parent
+    for name in ("entries.py", "optimizers.py", "schedules.py", "catalogue.py", "errors.py", "spec.py"):
+        tree = ast.parse((root / name).read_text())
+        imported = {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+        assert "optbench.registry" not in imported, name

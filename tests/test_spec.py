@@ -36,3 +36,58 @@ def test_batch_sizes_and_seeds() -> None:
     for bad in ("-1", "3-1", "a"):
         with pytest.raises(SpecError):
             parse_seeds(bad)
+
+
+# --- impossible values (issue 12.6/12.7): one clear SpecError each, before any training or allocation ---
+
+def test_unicode_minus_reads_as_minus() -> None:
+    assert parse_list("adam[lr=1e\u22123]")[0].params["lr"] == 1e-3
+    assert parse_list("saddle[x0=\u22120.5]")[0].params["x0"] == -0.5
+    assert parse_seeds("0\u22122") == [0, 1, 2]
+
+
+@pytest.mark.parametrize("text", ["sgd[lr=nan]", "adam[lr=inf]", "adam[lr=-inf]", "saddle[x0=NaN]",
+                                  "adam[betas=0.9/nan]"])
+def test_non_finite_values_are_refused_in_one_line(text: str) -> None:
+    with pytest.raises(SpecError, match="finite numbers") as info:
+        parse_list(text)
+    assert "\n" not in str(info.value)
+
+
+def test_a_word_where_a_number_belongs_is_named_as_such() -> None:
+    import torch
+
+    import optbench
+    from optbench.plan import plan
+
+    with pytest.raises(SpecError, match="lr must be a number, got 'fast'") as info:
+        plan(optbench.StudySpec("quadratic[dim=2,n=2]", "adam[lr=fast]", steps=1))
+    assert "not supported" not in str(info.value)
+    adam = optbench.load_registry(plugin_dir=None).get("optimizer", "adam")
+    with pytest.raises(SpecError, match="betas takes 2 numbers"):
+        adam.create([torch.nn.Parameter(torch.zeros(1))], betas=(0.9, 0.98, 0.7))
+    with pytest.raises(SpecError, match="lr must be a finite number"):
+        adam.resolved({"lr": float("nan")})
+
+
+def test_seeds_are_bounded_before_anything_is_allocated() -> None:
+    assert parse_seeds("0-99999") == list(range(100_000))
+    with pytest.raises(SpecError, match="at most 100000"):
+        parse_seeds("0-100000000")  # refused from the bounds, not after building the list
+    with pytest.raises(SpecError, match="at most 100000"):
+        parse_seeds("0-60000,70000-130000")
+    with pytest.raises(SpecError, match=r"\[0, 2\*\*63\)"):
+        parse_seeds("1180591620717411303424")
+    assert parse_seeds([2**63 - 1]) == [2**63 - 1]
+    for bad in ([-1], [2**63], [True], [0.5], ["1"]):
+        with pytest.raises(SpecError, match="seeds must be integers"):
+            parse_seeds(bad)
+    with pytest.raises(SpecError, match="at most 100000"):
+        parse_seeds(range(10**9))
+
+
+def test_batch_sizes_are_positive_ints_or_full() -> None:
+    assert parse_batch_sizes([1, "full", 32]) == [1, "full", 32]
+    for bad in ("0", "-4", "1.5", "half", [0], [2.5], [True]):
+        with pytest.raises(SpecError, match="batch size"):
+            parse_batch_sizes(bad)

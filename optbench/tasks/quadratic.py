@@ -14,8 +14,8 @@ import math
 import torch
 from torch import nn
 
+from optbench.entries import Entry, task
 from optbench.errors import SpecError
-from optbench.registry import Entry, task
 from optbench.tasks.base import Metric, Parameters, Target, Task, check_memory
 
 TOLERANCE = 1e-3  # the target: ‖θ−θ*‖ shrunk by this factor from its start

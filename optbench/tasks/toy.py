@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from optbench.entries import Entry, task
 from optbench.errors import SpecError
-from optbench.registry import Entry, task
 from optbench.tasks.base import CriticalPoint, Metric, Parameters, Target, Task, check_memory
 
 TOLERANCE = 1e-3  # the target: within this distance of a minimum

@@ -64,11 +64,6 @@ class AdaBelief(torch.optim.Optimizer):
         return loss
 
 
-def adabelief(params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-              eps: float = 1e-16, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    return AdaBelief(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
-
-
 def rex(total_steps: int, min_factor: float = 0.0) -> Callable[[int], float]:
     if not 0 <= min_factor <= 1:
         raise SpecError(f"rex: min_factor must be in [0, 1], got {min_factor}")
@@ -118,17 +113,15 @@ class LeastSquares(optbench.Task):
         return {"val_loss": float(self.loss(model, (self.x_val, self.y_val)))}
 
 
+# Defaults live in the signatures (AdaBelief.__init__, rex, LeastSquares.__init__); entries restate none.
 ADABELIEF = optbench.optimizer(
-    "adabelief", adabelief,
+    "adabelief", AdaBelief,
     "AdaBelief (Zhuang et al. 2020): Adam with second moment EMA of (g − m)², the 'belief' in the gradient.",
-    defaults={"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-16},
     lr_range=(1e-5, 1e-1),
 )
 REX = optbench.schedule(
     "rex", rex, "REX (Chen et al. 2022): z = 1 − t/T, multiplier z / (½ + ½z), optional floor min_factor.",
-    defaults={"min_factor": 0.0},
 )
 LEAST_SQUARES = optbench.task(
     "least-squares", LeastSquares, "Linear least squares on synthetic Gaussian data; reports val_loss.",
-    defaults={"dim": 16, "n": 256, "noise": 0.1, "data_seed": 0},
 )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from optbench.registry import Entry
-from optbench.registry import task as task_entry
+from optbench.entries import Entry
+from optbench.entries import task as task_entry
 from optbench.tasks.phoneme.task import PhonemeTask
 
 BUILTINS: list[Entry] = [

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from optbench.errors import SpecError
+from optbench.errors import SpecError, did_you_mean
 from optbench.tasks.base import Budget, Metric, Task
 from optbench.tasks.phoneme import data as D
 from optbench.tasks.phoneme.labels import N_CLASSES
@@ -28,10 +28,7 @@ def architecture(preset: str, concat: int | None, layers: int | None, hidden: in
                  bn: int | bool | None, dropout: float | None) -> Architecture:
     """The preset's architecture with the explicitly given fields replaced, validated."""
     if preset not in PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(str(preset), PRESETS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(preset, PRESETS)
         raise SpecError(f"phoneme: unknown preset {preset!r}{hint} (known: {', '.join(PRESETS)})")
     base = PRESETS[preset]
     arch = Architecture(
