@@ -115,7 +115,7 @@ class Objective:
         self.chunks = [(chunk, chunk.numel() / self.n_examples) for chunk in indices.split(chunk_size)]
         self.hvp_method = _resolve_method(hvp_method, len(self.chunks))
         self.counts = {"loss": 0, "gradient": 0, "hvp": 0}
-        self._graph: tuple[torch.Tensor, torch.Tensor, float] | None = None
+        self._graph: tuple[list[torch.Tensor], tuple[torch.Tensor, ...], float] | None = None
 
     @property
     def groups(self) -> dict[str, slice]:
@@ -139,14 +139,20 @@ class Objective:
         for chunk, weight in self.chunks:
             yield self.task.train_batch(chunk), weight
 
-    def _gradient_graph(self) -> tuple[torch.Tensor, torch.Tensor, float]:
-        """(θ leaf, ∇f(θ) with its graph, f(θ)), built once and kept for every reuse-graph HVP."""
+    def _gradient_graph(self) -> tuple[list[torch.Tensor], tuple[torch.Tensor, ...], float]:
+        """(one leaf per parameter tensor, ∇f at θ per tensor with its graph, f(θ)), built once.
+
+        Leaves per tensor (not views of one flat θ) keep split and cat out of the double-backward graph,
+        so each product costs what PyHessian's does.
+        """
         if self._graph is None:
-            theta = self.theta.detach().requires_grad_(True)
+            leaves = [piece.detach().clone().requires_grad_(True) for piece in self._params(self.theta).values()]
+            params = dict(zip(self.names, leaves, strict=True))
             with torch.enable_grad(), eval_mode(self.model):
-                loss = self._chunk_loss(theta, self.task.train_batch(self.chunks[0][0]))
-                (gradient,) = torch.autograd.grad(loss, theta, create_graph=True)
-            self._graph = (theta, gradient, float(loss.detach()))
+                batch = self.task.train_batch(self.chunks[0][0])
+                loss = functional_call(self.module, {**params, **self.fixed}, (batch,))
+                gradient = torch.autograd.grad(loss, leaves, create_graph=True)
+            self._graph = (leaves, gradient, float(loss.detach()))
         return self._graph
 
     # public evaluations ----------------------------------------------------------------------
@@ -160,7 +166,7 @@ class Objective:
         self.counts["gradient"] += 1
         if theta is None and self.hvp_method == "reuse-graph":  # the HVP graph gives both for free
             _, gradient, value = self._gradient_graph()
-            return value, gradient.detach().clone()
+            return value, torch.cat([g.detach().reshape(-1) for g in gradient])
         theta = self.theta if theta is None else theta
         total_loss, total_grad = 0.0, torch.zeros_like(theta)
         with eval_mode(self.model):
@@ -188,9 +194,10 @@ class Objective:
 
     def _hvp(self, v: torch.Tensor) -> torch.Tensor:
         if self.hvp_method == "reuse-graph":
-            theta, gradient, _ = self._gradient_graph()
-            (hv,) = torch.autograd.grad(gradient, theta, v, retain_graph=True)
-            return hv
+            leaves, gradient, _ = self._gradient_graph()
+            pieces = [piece.view_as(g) for piece, g in zip(v.split(self.numels), gradient, strict=True)]
+            products = torch.autograd.grad(gradient, leaves, pieces, retain_graph=True)
+            return torch.cat([hv.reshape(-1) for hv in products])
         total = torch.zeros_like(self.theta)
         with eval_mode(self.model):
             for batch, weight in self._batches():
