@@ -45,7 +45,7 @@ def render(document: dict[str, Any]) -> Any:
     if len(document.get("top_eigenvalues") or []) > 1:
         table.add_row("top eigenvalues", ", ".join(f"{v:.6g}" for v in document["top_eigenvalues"]))
     for name, value in (document.get("group_lambda_max") or {}).items():
-        table.add_row(f"λ_max [{name}]", _fmt(value))
+        table.add_row(f"λ_max · {name}", _fmt(value))
     if document.get("eps_sharpness") is not None:
         table.add_row(f"ε-sharpness (ε={tol['eps']:g})", _fmt(document["eps_sharpness"]))
     escape = document.get("escape")

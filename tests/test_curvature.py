@@ -1,4 +1,4 @@
-"""Tests for optbench/curvature.py: spectra, verdicts, escape, trace, noise scale, runner and CLI hooks."""
+"""Tests for optbench/curvature/: spectra, verdicts, escape, trace, noise scale, runner and CLI hooks."""
 
 from __future__ import annotations
 

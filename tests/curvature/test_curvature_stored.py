@@ -89,3 +89,14 @@ def test_a_stored_phoneme_trial_can_be_diagnosed(tmp_path: Path, monkeypatch: py
     stored = diagnose_trial(out, trial_id, settings=settings)
     assert stored["weights"].endswith(".final.pt") and stored["lambda_max"] > 0
     assert diagnose_trial(out, trial_id, at="best", settings=settings)["loss"] == pytest.approx(stored["loss"])
+
+
+def test_the_table_shows_top_k_per_tensor_and_fractions(tmp_path: Path) -> None:
+    out = tmp_path / "store"
+    optbench.run("saddle[x0=0,y0=0]", "sgd", steps=5, out=out, device="cpu")
+    trial_id = load(out).trials["trial_id"].item()
+    result = CliRunner().invoke(main, ["diagnose", str(out), trial_id, "--at", "init",
+                                       "--settings", "top_k=2,per_layer=true", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    for text in ("saddle", "top eigenvalues", "λ_max · theta", "negative / positive eigenvalues", "0.5 / 0.5"):
+        assert text in result.output, text
