@@ -20,6 +20,45 @@ def _fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
+def _spectrum_rows(document: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [(key, _fmt(document[key])) for key in ("loss", "grad_norm", "lambda_min", "lambda_max")]
+    se = f" ± {document['trace_stderr']:.3g}" if document["trace_stderr"] else " (exact)"
+    rows.append(("trace", _fmt(document["trace"]) + se))
+    if document.get("negative_fraction") is not None:
+        rows.append(("negative / positive eigenvalues",
+                     f"{document['negative_fraction']:.3g} / {document['positive_fraction']:.3g} of them "
+                     f"({document['fraction_method']}; positive = the minimum ratio)"))
+    if len(document.get("top_eigenvalues") or []) > 1:
+        rows.append(("top eigenvalues", ", ".join(f"{v:.6g}" for v in document["top_eigenvalues"])))
+    rows += [(f"λ_max · {name}", _fmt(value)) for name, value in (document.get("group_lambda_max") or {}).items()]
+    if document.get("eps_sharpness") is not None:
+        rows.append((f"ε-sharpness (ε={document['tolerances']['eps']:g})", _fmt(document["eps_sharpness"])))
+    return rows
+
+
+def _escape_rows(escape: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not escape:
+        return []
+    verb = "lowers" if escape["loss_after"] < escape["loss_before"] else "does NOT lower"
+    rows = [("escape", f"step {escape['step']:.3g} along the λ_min eigenvector {verb} the loss: "
+                       f"{escape['loss_before']:.6g} → {escape['loss_after']:.6g} "
+                       f"(Taylor: {escape['predicted_change']:+.3g})")]
+    if escape["direction"]:
+        rows.append(("escape direction", ", ".join(f"{v:.4g}" for v in escape["direction"])))
+    return rows
+
+
+def _cost_rows(document: dict[str, Any]) -> list[tuple[str, str]]:
+    from rich.markup import escape  # paths and notes are text, not markup ("[...]" in a folder name)
+
+    cost = document["cost"]
+    rows = [("weights", escape(document["weights"]))] if document.get("weights") else []
+    rows.append(("method", f"{document['method']} · {document['params']} parameters · "
+                           f"{document['examples']} examples"))
+    rows.append(("cost", f"{cost['hvps']} HVPs, {cost['gradients']} gradients, {cost['seconds']:.2f} s"))
+    return rows + [("note", escape(note)) for note in document.get("notes", [])]
+
+
 def render(document: dict[str, Any]) -> Any:
     """A rich table of one diagnosis document."""
     from rich.table import Table
@@ -34,36 +73,8 @@ def render(document: dict[str, Any]) -> Any:
     tol = document["tolerances"]
     table.add_row("verdict", f"[bold]{document['verdict']}[/]  (‖g‖ ≤ {tol['grad_tol']:.3g}, "
                   f"|λ| > {tol['eig_tol']:.3g})")
-    for key in ("loss", "grad_norm", "lambda_min", "lambda_max"):
-        table.add_row(key, _fmt(document[key]))
-    se = f" ± {document['trace_stderr']:.3g}" if document["trace_stderr"] else " (exact)"
-    table.add_row("trace", _fmt(document["trace"]) + se)
-    if document.get("negative_fraction") is not None:
-        table.add_row("negative / positive eigenvalues",
-                      f"{document['negative_fraction']:.3g} / {document['positive_fraction']:.3g} of them "
-                      f"({document['fraction_method']}; positive = the minimum ratio)")
-    if len(document.get("top_eigenvalues") or []) > 1:
-        table.add_row("top eigenvalues", ", ".join(f"{v:.6g}" for v in document["top_eigenvalues"]))
-    for name, value in (document.get("group_lambda_max") or {}).items():
-        table.add_row(f"λ_max · {name}", _fmt(value))
-    if document.get("eps_sharpness") is not None:
-        table.add_row(f"ε-sharpness (ε={tol['eps']:g})", _fmt(document["eps_sharpness"]))
-    escape = document.get("escape")
-    if escape:
-        verb = "lowers" if escape["loss_after"] < escape["loss_before"] else "does NOT lower"
-        table.add_row("escape", f"step {escape['step']:.3g} along the λ_min eigenvector {verb} the loss: "
-                      f"{escape['loss_before']:.6g} → {escape['loss_after']:.6g} "
-                      f"(Taylor: {escape['predicted_change']:+.3g})")
-        if escape["direction"]:
-            table.add_row("escape direction", ", ".join(f"{v:.4g}" for v in escape["direction"]))
-    cost = document["cost"]
-    if document.get("weights"):
-        table.add_row("weights", document["weights"])
-    table.add_row("method", f"{document['method']} · {document['params']} parameters · "
-                  f"{document['examples']} examples")
-    table.add_row("cost", f"{cost['hvps']} HVPs, {cost['gradients']} gradients, {cost['seconds']:.2f} s")
-    for note in document.get("notes", []):
-        table.add_row("note", note)
+    for row in _spectrum_rows(document) + _escape_rows(document.get("escape")) + _cost_rows(document):
+        table.add_row(*row)
     return table
 
 
