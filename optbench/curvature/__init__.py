@@ -29,6 +29,7 @@ from optbench.curvature.spectrum import (
     LanczosResult,
     SpectralDensity,
     TraceEstimate,
+    deflated_trace,
     exact_spectrum,
     group_lambda_max,
     hutchinson_trace,
@@ -39,7 +40,7 @@ from optbench.curvature.spectrum import (
 __all__ = [
     "HVP_METHODS", "DiagnoseSettings", "Diagnosis", "Escape", "ExactSpectrum", "LanczosResult", "NoiseScale",
     "NoiseScaleSettings", "Objective", "SpectralDensity", "TraceEstimate", "classify", "diagnose",
-    "diagnosis_path", "end_of_trial", "epsilon_sharpness", "escape_step", "exact_spectrum", "example_indices",
-    "group_lambda_max", "hutchinson_trace", "lanczos", "noise_scale", "noise_scale_from_norms",
+    "deflated_trace", "diagnosis_path", "end_of_trial", "epsilon_sharpness", "escape_step", "exact_spectrum",
+    "example_indices", "group_lambda_max", "hutchinson_trace", "lanczos", "noise_scale", "noise_scale_from_norms",
     "read_diagnoses", "spectral_density", "write_diagnosis",
 ]

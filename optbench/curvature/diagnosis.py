@@ -22,9 +22,9 @@ from torch import nn
 from optbench.curvature.objective import Objective, example_indices
 from optbench.curvature.spectrum import (
     SpectralDensity,
+    deflated_trace,
     exact_spectrum,
     group_lambda_max,
-    hutchinson_trace,
     lanczos,
     spectral_density,
 )
@@ -203,7 +203,9 @@ def _by_lanczos(objective: Objective, iters: int, tol: float, probes: int, seed:
     if not result.converged:
         notes.append(f"Lanczos stopped after {result.iterations} iterations before reaching tol={tol}; "
                      f"residuals (λ_min, λ_max) = {result.residuals[0]:.3g}, {result.residuals[1]:.3g}")
-    estimate = hutchinson_trace(objective, probes, seed)
+    assert result.basis is not None
+    # the Krylov basis Lanczos built anyway takes the dominant directions out of the trace's noise
+    estimate = deflated_trace(objective, result.basis, float(result.ritz_values.sum()), probes, seed)
     quadrature = SpectralDensity(result.ritz_values.tolist(), result.ritz_weights.tolist())
     assert result.top_values is not None and result.top_vectors is not None
     return _Spectrum("lanczos", float(result.ritz_values[0]), float(result.ritz_values[-1]), result.min_vector,
@@ -232,7 +234,8 @@ def diagnose(task: Task, model: nn.Module, examples: int | None = None, seed: in
     """Diagnose ``model`` on ``task``'s training loss (all examples, or a seeded subset of ``examples``).
 
     Exact eigendecomposition when the model has at most ``exact_max_params`` parameters, else Lanczos for
-    both ends of the spectrum (and the ``top_k`` largest eigenpairs) and Hutchinson for the trace.
+    both ends of the spectrum (and the ``top_k`` largest eigenpairs) and, for the trace, Hutchinson on
+    what the Lanczos basis leaves (:func:`~optbench.curvature.spectrum.deflated_trace`).
     ``per_layer`` adds λ_max of each parameter tensor's diagonal Hessian block. ``eig_tol`` defaults to
     1e-6 · max(|λ_min|, |λ_max|) + 1e-9 (relative to the spectrum's scale, with a floor for a zero Hessian).
     """

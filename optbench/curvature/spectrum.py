@@ -6,7 +6,8 @@ This module owns the linear algebra on a symmetric operator given as a matvec (u
 - :func:`lanczos` with full reorthogonalisation (float64) for both ends of the spectrum and the top-k
   eigenpairs (values and vectors), with residual-based stopping;
 - :func:`exact_spectrum`: every eigenpair from ``eigh`` of the Hessian built from batched HVPs (small models);
-- :func:`hutchinson_trace` (Rademacher probes, with a standard error) and :func:`spectral_density`
+- :func:`hutchinson_trace` (Rademacher probes, with a standard error), :func:`deflated_trace` (the same
+  on what a Lanczos basis leaves, Hutch++-style) and :func:`spectral_density`
   (stochastic Lanczos quadrature, as PyHessian does);
 - :func:`group_lambda_max`: λ_max of each parameter tensor's diagonal Hessian block (per layer).
 """
@@ -41,6 +42,7 @@ class LanczosResult:
     converged: bool
     top_values: torch.Tensor | None = None
     top_vectors: torch.Tensor | None = None
+    basis: torch.Tensor | None = None  # the orthonormal Krylov basis Q (iterations, d), for a deflated trace
 
 
 def _tridiagonal_eigh(alphas: list[float], betas: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +114,7 @@ def _lanczos_result(basis: torch.Tensor, alphas: list[float], betas: list[float]
     k = min(top_k, len(alphas))
     top = basis.T @ vectors[:, -k:].flip(1)
     return LanczosResult(values, vectors[0, :] ** 2, ends[:, 0], ends[:, 1], res, len(alphas),
-                         converged or res[0] + res[1] == 0.0, values[-k:].flip(0), top.T.contiguous())
+                         converged or res[0] + res[1] == 0.0, values[-k:].flip(0), top.T.contiguous(), basis)
 
 
 @dataclass
@@ -172,6 +174,24 @@ def hutchinson_trace(objective: Objective, probes: int = 32, seed: int = 0, chun
     z = (torch.randint(0, 2, (probes, objective.dim), generator=g) * 2 - 1).to(objective.theta)
     samples = (objective.hvp_many(z, chunk) * z).sum(dim=1).double()
     return TraceEstimate(float(samples.mean()), float(samples.std() / math.sqrt(probes)), probes)
+
+
+def deflated_trace(objective: Objective, basis: torch.Tensor, basis_trace: float, probes: int = 32,
+                   seed: int = 0) -> TraceEstimate:
+    """tr(H) = tr(QᵀHQ) + tr(PHP) with P = I − QQᵀ: the Krylov part exactly, the rest by Hutchinson.
+
+    ``basis`` is an orthonormal Q (k, d) and ``basis_trace`` = tr(QᵀHQ) (the Lanczos run's sum of α, i.e.
+    of its Ritz values). Unbiased like plain Hutchinson (tr(QQᵀHP) = 0), with the variance of the
+    residual operator PHP only: the dominant eigendirections Lanczos found no longer add noise
+    (Hutch++, Meyer et al. 2021, with the Krylov basis as the sketch). Same HVP count as plain Hutchinson.
+    """
+    if probes < 2:
+        raise SpecError(f"Hutchinson needs at least 2 probes for a standard error, got {probes}")
+    g = torch.Generator().manual_seed(seed)
+    z = (torch.randint(0, 2, (probes, objective.dim), generator=g) * 2 - 1).double().to(basis.device)
+    residual = z - (z @ basis.T) @ basis
+    samples = (objective.hvp_many(residual.to(objective.theta.dtype)).double() * residual).sum(dim=1)
+    return TraceEstimate(basis_trace + float(samples.mean()), float(samples.std() / math.sqrt(probes)), probes)
 
 
 @dataclass
