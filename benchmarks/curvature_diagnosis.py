@@ -3,7 +3,8 @@
 Measures, in one run and on the same examples:
 
 - baseline: one full gradient (forward + backward) of the mean loss over the diagnosis examples;
-- one Hessian-vector product, forward-over-reverse (torch.func jvp of grad) and double backward;
+- one Hessian-vector product: forward-over-reverse (torch.func jvp of grad), double backward (both
+  recompute the gradient), and reuse-graph (the default when the examples fit in one chunk);
 - the whole :func:`optbench.curvature.diagnose` (Lanczos for λ_min and λ_max, Hutchinson trace, ε-sharpness,
   escape step), with its HVP and gradient counts.
 
@@ -89,12 +90,14 @@ def main() -> None:
     task, name = build_task()
     model = task.init_model(0)
     warm_up(task, model)
-    objective = Objective(task, model, example_indices(task, args.examples))
+    indices = example_indices(task, args.examples)
+    objective = Objective(task, model, indices, hvp_method="forward-over-reverse")
     v = torch.randn(objective.dim, generator=torch.Generator().manual_seed(0))
     gradient_s = median_seconds(objective.loss_and_gradient)
     fwd_s = median_seconds(lambda: objective.hvp(v))
-    objective.hvp_method = "double-backward"
-    dbl_s = median_seconds(lambda: objective.hvp(v))
+    dbl_s = median_seconds(lambda: Objective(task, model, indices, hvp_method="double-backward").hvp(v))
+    reuse = Objective(task, model, indices, hvp_method="reuse-graph")
+    reuse_s = median_seconds(lambda: reuse.hvp(v))
     started = time.perf_counter()
     result = diagnose(task, model, examples=args.examples)
     total_s = time.perf_counter() - started
@@ -103,6 +106,7 @@ def main() -> None:
         "threads": torch.get_num_threads(),
         "gradient_s": round(gradient_s, 4),
         "hvp_forward_over_reverse_s": round(fwd_s, 4), "hvp_double_backward_s": round(dbl_s, 4),
+        "hvp_reuse_graph_s": round(reuse_s, 4), "hvp_reuse_graph_over_gradient": round(reuse_s / gradient_s, 2),
         "hvp_over_gradient": round(fwd_s / gradient_s, 2),
         "double_backward_over_forward_over_reverse": round(dbl_s / fwd_s, 2),
         "diagnosis_s": round(total_s, 2), "diagnosis_over_gradient": round(total_s / gradient_s, 1),

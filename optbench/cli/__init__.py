@@ -13,11 +13,11 @@ import importlib.metadata
 import click
 
 from optbench.cli.check import check_command
+from optbench.cli.diagnose import diagnose_command
 from optbench.cli.listing import list_command
 from optbench.cli.run import run_command
-from optbench.diagnose_cli import diagnose_command
+from optbench.cli.tune import tune_command
 from optbench.report.command import report_command
-from optbench.tune_cli import tune_command
 
 COMMAND_GROUP = "optbench.commands"
 

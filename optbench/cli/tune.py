@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import click
 
-from optbench.cli.common import _registry, user_errors
+from optbench.cli.common import cli_registry, user_errors
+from optbench.cli.run import parse_threads, threads_option
 
 
 @click.command("tune")
@@ -36,7 +37,7 @@ from optbench.cli.common import _registry, user_errors
 @click.option("--eval-every", type=int, default=None)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 @click.option("--device", default="auto", show_default=True)
-@click.option("--threads", type=int, default=None, help="torch CPU threads (recorded in the manifest).")
+@threads_option
 @click.option("--workers", "-j", type=int, default=1, show_default=True)
 @click.option("--backend", type=click.Choice(["sequential", "process", "ray"]), default="sequential",
               show_default=True)
@@ -47,7 +48,7 @@ from optbench.cli.common import _registry, user_errors
 def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int, sampler: str, extend: bool,
                  max_extensions: int, metric: str, select: str, n_seeds: int, schedules: str,
                  batch_sizes: str | None, steps: int | None, epochs: float | None, seconds: float | None,
-                 eval_every: int | None, out: str | None, device: str, threads: int | None, workers: int,
+                 eval_every: int | None, out: str | None, device: str, threads: str, workers: int,
                  backend: str, address: str | None, quiet: bool) -> None:
     """Search each optimizer's declared search space with the same budget, then re-run the winner on fresh
     seeds."""
@@ -68,7 +69,7 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
 
     protocol = Protocol(budget, sampler, metric, select, n_seeds, extend=extend, max_extensions=max_extensions)
     result = tune(tasks, optims, protocol, schedules, batch_sizes, steps, epochs, seconds, eval_every, out,
-                  device, registry=_registry(ctx), run_study=run_study, threads=threads)
+                  device, registry=cli_registry(ctx), run_study=run_study, threads=parse_threads(threads))
     for note in result["notes"]:
         click.echo(f"edge: {note}")
     if not quiet:

@@ -1,0 +1,140 @@
+"""Top-k eigenpairs, per-tensor λ_max, eigenvalue-sign fractions and the reuse-graph HVP, against exact spectra."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from optbench.curvature import DiagnoseSettings, Objective, diagnose, group_lambda_max, lanczos
+from optbench.errors import SpecError
+from optbench.tasks.base import Parameters
+from optbench.tasks.toy import saddle
+
+
+def _exact(task, model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    hessian = Objective(task, model).hessian()
+    values, vectors = torch.linalg.eigh(hessian)
+    return hessian, values, vectors
+
+
+def test_reuse_graph_hvp_and_gradient_agree_with_forward_over_reverse(blobs) -> None:
+    task, model = blobs
+    reuse = Objective(task, model)
+    forward = Objective(task, model, hvp_method="forward-over-reverse")
+    assert reuse.hvp_method == "reuse-graph" and forward.hvp_method == "forward-over-reverse"
+    v = torch.randn(reuse.dim, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(reuse.hvp(v), forward.hvp(v), rtol=1e-9, atol=1e-12)
+    assert torch.allclose(reuse.hvp_many(torch.stack([v, 2 * v])), forward.hvp_many(torch.stack([v, 2 * v])),
+                          rtol=1e-9, atol=1e-12)
+    loss_r, grad_r = reuse.loss_and_gradient()
+    loss_f, grad_f = forward.loss_and_gradient()
+    assert loss_r == pytest.approx(loss_f, rel=1e-12) and torch.allclose(grad_r, grad_f, rtol=1e-9, atol=1e-14)
+    assert Objective(task, model, chunk_size=50).hvp_method == "forward-over-reverse"  # bounded memory
+    with pytest.raises(SpecError, match="one chunk"):
+        Objective(task, model, chunk_size=50, hvp_method="reuse-graph")
+
+
+def test_lanczos_top_k_eigenpairs_match_the_exact_eigendecomposition(blobs) -> None:
+    task, model = blobs
+    hessian, values, _ = _exact(task, model)
+    objective = Objective(task, model)
+    result = lanczos(objective.hvp, objective.dim, iters=objective.dim, tol=1e-10, top_k=3)
+    assert result.top_values is not None and result.top_vectors is not None
+    assert result.top_values.tolist() == pytest.approx(values[-3:].flip(0).tolist(), rel=1e-6)
+    for value, vector in zip(result.top_values, result.top_vectors, strict=True):
+        assert float(vector.norm()) == pytest.approx(1.0)
+        residual = hessian @ vector - value * vector  # an eigenpair of H, not just a Ritz pair
+        assert float(residual.norm()) < 1e-5 * float(values.abs().max())
+
+
+def test_diagnose_top_k_and_per_layer_agree_between_lanczos_and_exact(blobs) -> None:
+    task, model = blobs
+    hessian, values, _ = _exact(task, model)
+    exact = diagnose(task, model, top_k=3, per_layer=True, eps_steps=0)
+    approx = diagnose(task, model, exact_max_params=10, lanczos_iters=200, lanczos_tol=1e-9, top_k=3,
+                      per_layer=True, eps_steps=0, trace_probes=4)
+    assert exact.method == "exact" and approx.method == "lanczos"
+    top = values[-3:].flip(0).tolist()
+    assert exact.top_eigenvalues == pytest.approx(top, rel=1e-10)
+    assert approx.top_eigenvalues == pytest.approx(top, rel=1e-5)
+    assert exact.top_eigenvectors is not None and exact.top_eigenvectors.shape == (3, exact.params)
+    blocks = Objective(task, model).groups
+    assert list(blocks) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    for name, block in blocks.items():
+        expected = float(torch.linalg.eigvalsh(hessian[block, block])[-1])
+        assert exact.group_lambda_max[name] == pytest.approx(expected, rel=1e-10)
+        assert approx.group_lambda_max[name] == pytest.approx(expected, rel=1e-3, abs=1e-6)
+    document = approx.to_dict()
+    assert document["top_eigenvectors"] is None  # d > 64: vectors stay in memory, not in the JSON
+    assert document["summary"]["lambda_max"] == approx.lambda_max
+
+
+def test_negative_and_positive_fractions(blobs) -> None:
+    task, model = blobs
+    _, values, _ = _exact(task, model)
+    exact = diagnose(task, model, eps_steps=0)
+    tol = exact.tolerances["eig_tol"]
+    assert exact.fraction_method == "exact"
+    assert exact.negative_fraction == pytest.approx(float((values < -tol).double().mean()))
+    assert exact.positive_fraction == pytest.approx(float((values > tol).double().mean()))
+    assert 0 < exact.negative_fraction < exact.positive_fraction < 1
+    estimate = diagnose(task, model, exact_max_params=10, eps_steps=0, trace_probes=4, density=True,
+                        density_vectors=16, density_iters=40)
+    assert estimate.fraction_method == "slq"
+    assert estimate.negative_fraction == pytest.approx(exact.negative_fraction, abs=0.15)
+    quick = diagnose(task, model, exact_max_params=10, eps_steps=0, trace_probes=4)
+    assert quick.fraction_method.startswith("lanczos quadrature")
+    assert 0 <= quick.negative_fraction <= 1 - quick.positive_fraction
+    at_saddle = diagnose(saddle(), Parameters(torch.zeros(2, dtype=torch.float64)))
+    assert (at_saddle.negative_fraction, at_saddle.positive_fraction) == (0.5, 0.5)
+    summary = at_saddle.to_dict()["summary"]
+    assert summary["verdict"] == "saddle" and summary["escape_loss_drop"] > 0 and summary["escape_step"] > 0
+
+
+def test_group_lambda_max_of_a_single_tensor_model_is_lambda_max() -> None:
+    task = saddle()
+    objective = Objective(task, task.init_model(0))
+    assert group_lambda_max(objective) == {"theta": pytest.approx(2.0)}
+
+
+def test_settings_take_top_k_and_per_layer() -> None:
+    assert DiagnoseSettings.parse("top_k=3,per_layer=true") == DiagnoseSettings(top_k=3, per_layer=True)
+    with pytest.raises(SpecError, match="top_k must be"):
+        DiagnoseSettings.parse("top_k=0")
+    with pytest.raises(SpecError, match="per_layer must be true or false"):
+        DiagnoseSettings.parse("per_layer=3")
+
+
+def test_the_package_imports_one_way_and_sits_below_the_runner() -> None:
+    """Module-level imports only go to earlier layers (objective → spectrum → diagnosis → hooks → stored)."""
+    import ast
+    from pathlib import Path
+
+    import optbench.curvature as package
+
+    order = ["objective", "spectrum", "noise", "diagnosis", "hooks", "stored"]
+    for position, name in enumerate(order):
+        tree = ast.parse((Path(package.__file__).parent / f"{name}.py").read_text())
+        imported = {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+        inside = {m.rsplit(".", 1)[-1] for m in imported if m.startswith("optbench.curvature.")}
+        assert inside <= set(order[:position]), (name, inside)
+        assert not {m for m in imported if m.startswith(("optbench.study", "optbench.loop", "optbench.cli"))}, name
+
+
+def test_trace_deflated_by_the_lanczos_basis_is_unbiased_and_tighter(blobs) -> None:
+    from optbench.curvature import deflated_trace, hutchinson_trace
+
+    task, model = blobs
+    hessian, values, _ = _exact(task, model)
+    objective = Objective(task, model)
+    result = lanczos(objective.hvp, objective.dim, iters=20, tol=0.0)  # a partial basis: a residual is left
+    basis = result.basis
+    assert basis is not None and basis.shape == (20, objective.dim)
+    krylov = float(result.ritz_values.sum())  # tr(T) = tr(QᵀHQ): what diagnose() uses
+    assert krylov == pytest.approx(float(torch.trace(basis @ hessian @ basis.T)), rel=1e-8)
+    exact = float(values.sum())
+    for seed in range(3):
+        deflated = deflated_trace(objective, basis, krylov, probes=32, seed=seed)
+        plain = hutchinson_trace(objective, probes=32, seed=seed)
+        assert abs(deflated.value - exact) < 3 * deflated.stderr
+        assert 0 < deflated.stderr < plain.stderr / 2
