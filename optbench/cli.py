@@ -127,7 +127,7 @@ def run_command(ctx: click.Context, tasks: str, optims: str, schedules: str, bat
     if write_report:
         from optbench.report import build_report
 
-        click.echo(f"report: {build_report([study.store.path], registry=_registry(ctx, plugins))}")
+        click.echo(f"report: {build_report([study.store.path])}")
 
 
 from optbench.conformance import check_command  # noqa: E402 - the command module imports cli's helpers lazily
