@@ -442,12 +442,14 @@ def _mark_diverged_lrs(ax: Any, grids: pd.DataFrame, palette: Palette) -> None:
     if bad.empty:
         return
     top = ax.get_ylim()[1]
+    stacked: dict[float, int] = {}
     for (grid, lr), group in bad.groupby(["grid", "lr"], sort=True):
         total = int(((grids["grid"] == grid) & (grids["lr"] == lr)).sum())
         colour = palette.colour(group["optimizer"].iloc[0])
+        row = stacked[lr] = stacked.get(lr, -1) + 1  # several grids bad at one lr: labels stack downwards
         ax.plot([lr], [top], marker="x", ms=8, color=colour, lw=0, clip_on=False)
-        ax.annotate(f"{len(group)}/{total}", (lr, top), textcoords="offset points", xytext=(5, -12), fontsize=7,
-                    color=colour)
+        ax.annotate(f"{len(group)}/{total}", (lr, top), textcoords="offset points", xytext=(5, -12 - 10 * row),
+                    fontsize=7, color=colour)
 
 
 def kappa_table(data: ReportData) -> pd.DataFrame:

@@ -1,0 +1,111 @@
+"""What the report concludes, on stores whose outcome is known by construction (builders.py):
+declared directions, targets, divergence, seeds, diagnostics, κ slopes, fallbacks for old stores."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from optbench.report import figures, summary
+from optbench.report.data import load_stores, seed_curves
+
+
+def _text(html_path: Path) -> str:
+    """The page's text with tags dropped and whitespace collapsed (entities as the template writes them)."""
+    html = re.sub(r"<svg.*?</svg>", " ", html_path.read_text(), flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_max_direction_metric_named_score_is_ranked_by_its_declaration(built_reports):
+    data = load_stores([built_reports["score_store"]])
+    info = data.infos["scoretask"]
+    assert (info.headline, info.direction) == ("score", "max")
+    ranking = summary.ranking(data, "scoretask")
+    # "lossy" has the lower training loss: a name- or loss-based ranking would pick it
+    assert ranking.iloc[0]["config"].startswith("good[") and bool(ranking.iloc[0]["is_best"])
+    sentence = summary.winner_sentence(data, "scoretask")
+    assert sentence.startswith("On score (higher is better), good[lr=0.1]") and "exceeds seed noise" in sentence
+    page = _text(built_reports["score"])
+    assert "good[lr=0.1] · constant · bs=32 ★ best" in page
+    assert "lossy[lr=0.1] · constant · bs=32 ★" not in page
+
+
+def test_diverged_trials_are_counted_and_left_out_of_every_median(built_reports):
+    data = load_stores([built_reports["score_store"]])
+    blown = data.trials[data.trials["optimizer"] == "blowup"]
+    assert (blown["status"] == "diverged").all() and blown["headline_best"].isna().all()
+    assert blown["steps_to_target"].isna().all()
+    curves = seed_curves(data, "scoretask", "train_loss")
+    assert "blowup" not in set(curves["optimizer"]) and curves["median"].max() < 2  # 1e28 never sets the axis
+    failures = summary.failure_sentence(data, "scoretask")
+    assert "blowup[lr=10] · constant · bs=32 diverged in 3 of 3 seeds at step 7" in failures
+    target = summary.target_sentence(data, "scoretask")
+    assert target.startswith("good[lr=0.1] · constant · bs=32 reached the target (score ≥ 0.8) first")
+
+
+def test_one_seed_never_stars_without_saying_so(built_reports):
+    page = _text(built_reports["one_seed"])
+    stars = [m.end() for m in re.finditer("★ best", page)]
+    assert stars, "the winner is still marked"
+    assert all(page[end:end + 30] == " (one seed: no noise estimate)" for end in stars)
+    assert "one seed: no noise estimate, so this is not a verdict" in page
+    assert "within seed noise of best" not in page
+    assert "percentile-bootstrap interval" in page  # the one-sentence explanation of the flag
+
+
+def test_diagnosis_table_appears_and_diagnostics_stay_out_of_convergence(built_reports):
+    data = load_stores([built_reports["saddle_store"]])
+    assert not any(m.startswith(("hess_", "diag_")) or m == "eps_sharpness" for m in data.curve_metrics("saddle"))
+    page = _text(built_reports["saddle"])
+    assert "Diagnosis" in page and " saddle " in page and "fraction λ &lt; 0" in page
+    assert "Trajectories on the surface" in page and "✖ saddle" in page
+    html = built_reports["score"].read_text()
+    assert ">Diagnosis<" not in html  # no diagnostics recorded, no table
+
+
+def test_kappa_sweep_slopes_match_theory(built_reports):
+    data = load_stores([built_reports["kappa_store"]])
+    slopes = figures.kappa_slopes(figures.kappa_table(data))
+    assert slopes[("quadratic", "gd")] == pytest.approx(1.0, abs=0.05)
+    assert slopes[("quadratic", "heavyball")] == pytest.approx(0.5, abs=0.05)
+    assert "Steps to target against the condition number κ" in built_reports["kappa"].read_text()
+
+
+def test_declared_target_is_used_and_old_stores_get_labelled_fallbacks(built_reports, hostile_report):
+    data = load_stores([built_reports["kappa_store"]])
+    target = data.infos["quadratic[kappa=10]"].target
+    assert target["value"] == 1e-3 and not target["derived"]
+    page = _text(hostile_report)  # an old-layout store written by today's runner
+    assert "this store declares no metrics" in page
+    assert "derived target: 5 % from the best median back to the start — this task declares none" in page
+
+
+def test_setup_lists_resolved_parameters_and_folds_identical_reruns(built_reports):
+    html = built_reports["phoneme"].read_text()
+    assert html.count("Run started") == 1 and "2 identical reruns" in html
+    page = _text(built_reports["phoneme"])
+    assert "alpha=0.99, eps=1e-08, lr=0.001" in page
+    assert "built-in synthetic corpus v1 (seed 0)" in page and "concat=5, preset=tiny" in page
+    assert "equal updates" in page and "equal epochs" in page and "generalization gap" in page.lower()
+
+
+@pytest.mark.parametrize(("values", "scale"), [
+    (np.geomspace(10, 1e-6, 50), "log"),                          # a converging loss
+    (np.concatenate([[0.0], np.geomspace(10, 1e-6, 50)]), "symlog"),  # the same reaching 0 exactly
+    (0.9 * (1 - np.exp(-np.arange(50) / 5)) + 1e-4, "linear"),   # an accuracy climbing from near 0
+    ([0.0, 0.0, 0.0], "linear"),
+])
+def test_axis_scale_is_chosen_from_the_data(values, scale):
+    fig, ax = plt.subplots()
+    assert figures.set_scale(ax, "y", values) == scale
+    plt.close(fig)
+
+
+def test_ticks_are_plain_short_numbers():
+    assert figures._plain(2048.0) == "2.05e3" and figures._plain(0.001) == "0.001"
+    assert not math.isnan(float(figures._plain(131072.0)))
