@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,12 @@ BOOKKEEPING_METRICS = ("lr", "grad_norm", "x", "y", "epoch_train_loss")
 DIAGNOSTIC_PREFIXES = ("hess_", "diag_", "gns_")
 DIAGNOSTIC_NAMES = ("eps_sharpness", "grad_noise_scale")
 TARGET_TOLERANCE = 0.05  # a derived target is 5 % of the way from the best median back to the start
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key that compares the numbers inside a label as numbers."""
+    parts = re.split(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)", str(text))
+    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
 
 
 def is_diagnostic(metric: str) -> bool:
@@ -90,7 +97,8 @@ class ReportData:
 
     @property
     def tasks(self) -> list[str]:
-        return sorted(self.trials["task_label"].unique()) if not self.trials.empty else []
+        """Task labels in natural order (kappa=10 before kappa=100 before kappa=1000)."""
+        return sorted(self.trials["task_label"].unique(), key=natural_key) if not self.trials.empty else []
 
     @property
     def multi_store(self) -> bool:

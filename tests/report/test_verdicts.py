@@ -109,3 +109,16 @@ def test_axis_scale_is_chosen_from_the_data(values, scale):
 def test_ticks_are_plain_short_numbers():
     assert figures._plain(2048.0) == "2.05e3" and figures._plain(0.001) == "0.001"
     assert not math.isnan(float(figures._plain(131072.0)))
+
+
+def test_load_average_above_the_cores_is_a_warning(built_reports, tmp_path):
+    import json
+    import shutil
+
+    store = tmp_path / "busy"
+    shutil.copytree(built_reports["score_store"], store)
+    manifest = json.loads((store / "manifest.json").read_text())
+    manifest["runs"][0]["environment"].update(load_avg=[9.5, 6.0, 3.0], cpu_count=2)
+    (store / "manifest.json").write_text(json.dumps(manifest))
+    data = load_stores([store])
+    assert any("load average 9.50 exceeded the 2 cores" in w for w in summary.load_warnings(data))
