@@ -162,7 +162,7 @@ def set_scale(ax: Any, which: str, values: Iterable[float], prefer_log: bool = F
         if wide and crowded and (array > 0).all():
             scale = "log"
             setter("log")
-            axis.set_major_locator(matplotlib.ticker.LogLocator(numticks=6))
+            axis.set_major_locator(_log_locator(array, prefer_log))
         elif wide and crowded:
             scale = "symlog"
             setter("symlog", linthresh=float(np.quantile(nonzero, 0.05)))
@@ -171,6 +171,17 @@ def set_scale(ax: Any, which: str, values: Iterable[float], prefer_log: bool = F
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     return scale
+
+
+def _log_locator(array: np.ndarray, exact: bool) -> matplotlib.ticker.Locator:
+    """Ticks at the values themselves when a few were run (batch sizes, lrs, κ); 1-2-5 ticks when the data
+    spans less than two decades (plain decades would leave the axis unlabelled); decades otherwise."""
+    distinct = np.unique(array)
+    if exact and distinct.size <= 8:
+        return matplotlib.ticker.FixedLocator(distinct)
+    if array.max() / array.min() < 100:
+        return matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=8)
+    return matplotlib.ticker.LogLocator(numticks=6)
 
 
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
