@@ -122,3 +122,13 @@ def test_load_average_above_the_cores_is_a_warning(built_reports, tmp_path):
     (store / "manifest.json").write_text(json.dumps(manifest))
     data = load_stores([store])
     assert any("load average 9.50 exceeded the 2 cores" in w for w in summary.load_warnings(data))
+
+
+@pytest.mark.parametrize("name", ["score", "one_seed", "phoneme", "kappa", "saddle"])
+def test_every_built_report_is_well_formed_and_self_contained(built_reports, name):
+    import html5lib
+
+    html = built_reports[name].read_text()
+    html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(html)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
+    assert len(re.findall(r"<script\b", html)) == 1
