@@ -36,11 +36,6 @@ def _finite(values: ArrayLike) -> np.ndarray:
     return array[~np.isnan(array)]
 
 
-def higher_is_better(metric: str) -> bool:
-    """Accuracy-like metrics are maximised; losses and times are minimised (the runner's convention)."""
-    return "acc" in metric
-
-
 def seed_summary(frame: pd.DataFrame, by: str | list[str], value: str) -> pd.DataFrame:
     """Median over seeds of ``value`` per ``by`` group, with quartiles, min, max and the count of numbers.
 

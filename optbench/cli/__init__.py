@@ -15,9 +15,9 @@ import click
 from optbench.cli.check import check_command
 from optbench.cli.diagnose import diagnose_command
 from optbench.cli.listing import list_command
+from optbench.cli.report import report_command
 from optbench.cli.run import run_command
 from optbench.cli.tune import tune_command
-from optbench.report.command import report_command
 
 COMMAND_GROUP = "optbench.commands"
 

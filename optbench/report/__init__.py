@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from optbench.errors import OptbenchError
 
@@ -31,20 +30,19 @@ def default_report_path(stores: Sequence[str | Path], reports_dir: str | Path = 
     return Path(reports_dir) / f"{name[:150]}.html"
 
 
-def build_report(stores: Sequence[str | Path], out: str | Path | None = None, registry: Any = None,
-                 title: str | None = None) -> Path:
+def build_report(stores: Sequence[str | Path], out: str | Path | None = None, title: str | None = None) -> Path:
     """Write the HTML report for ``stores`` to ``out`` (default :func:`default_report_path`) and return it.
 
-    ``registry`` is used to rebuild 2-D tasks for their contours (default: builtins plus ./plugins).
+    The report reads only the stores: what each task declares (metrics, target, 2-D surface) comes from
+    their ``tasks/<key>.json``, so no plugin or registry is needed to draw it.
     """
-    from optbench.registry import load_registry
     from optbench.report.data import load_stores
     from optbench.report.page import render
 
     if isinstance(stores, (str, Path)):
         stores = [stores]
     data = load_stores(stores)
-    html = render(data, registry if registry is not None else load_registry(), title=title)
+    html = render(data, title=title)
     target = Path(out) if out is not None else default_report_path(stores)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

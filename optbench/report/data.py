@@ -1,13 +1,18 @@
 """The report's numbers: one or more stores read into labelled tables, and what every section derives.
 
 Owns: combining stores (each trial labelled with its store), the configuration label a trial is grouped
-under, per-step curves aggregated over seeds (downsampled for drawing only), time-to-target per trial
-and the per-task targets. Figures and the page only read what this module returns.
+under, what each task declares (read only from the store: ``tasks/<task_key>.json`` and the trial rows'
+``headline_*`` / ``target_*`` columns; never guessed from a metric's name), the per-trial headline
+score and time-to-target, and per-step curves aggregated over the *completed* seeds (downsampled for
+drawing only). Stores written before declarations existed get labelled fallbacks (see
+:class:`TaskInfo.notes`). Figures and the page only read what this module returns.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +23,65 @@ import pandas as pd
 
 from optbench import stats
 from optbench.errors import OptbenchError
-from optbench.store import Results, load
+from optbench.store import Results, Store, load
 
-# per-step bookkeeping the runner writes for every trial; everything else is a task's own metric
+# per-step bookkeeping the runner writes for every trial; not a task's own metric
 BOOKKEEPING_METRICS = ("lr", "grad_norm", "x", "y", "epoch_train_loss")
-TARGET_TOLERANCE = 0.05  # the target is 5 % of the way from the best result back to the start
+DIAGNOSTIC_PREFIXES = ("hess_", "diag_", "gns_")
+DIAGNOSTIC_NAMES = ("eps_sharpness", "grad_noise_scale")
+TARGET_TOLERANCE = 0.05  # a derived target is 5 % of the way from the best median back to the start
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key that compares the numbers inside a label as numbers."""
+    parts = re.split(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)", str(text))
+    return [(0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts)]
+
+
+def is_diagnostic(metric: str) -> bool:
+    """Curvature/noise diagnostics recorded into the metrics table: they go to the diagnosis table."""
+    return metric.startswith(DIAGNOSTIC_PREFIXES) or metric in DIAGNOSTIC_NAMES
+
+
+@dataclass
+class MetricInfo:
+    """A metric's declared meaning (``direction`` None: the store does not say which way is better)."""
+
+    name: str
+    direction: str | None
+    label: str
+    unit: str = ""
+    kind: str = "eval"
+
+    @property
+    def axis_label(self) -> str:
+        unit = f" ({self.unit})" if self.unit else ""
+        better = {"min": ", lower is better", "max": ", higher is better"}.get(self.direction or "", "")
+        return f"{self.label}{unit}{better}"
+
+
+@dataclass
+class TaskInfo:
+    """What one task (by its label) declares, as far as the store says; ``notes`` name every fallback."""
+
+    label: str
+    headline: str
+    direction: str
+    metrics: dict[str, MetricInfo]
+    target: dict[str, Any] | None = None  # metric, value, description, direction, derived
+    surface: dict[str, Any] | None = None
+    critical_points: list[dict[str, Any]] = field(default_factory=list)
+    data_source: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    task_params: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == "max"
+
+    def metric(self, name: str) -> MetricInfo:
+        return self.metrics.get(name) or MetricInfo(name, None, name)
 
 
 @dataclass
@@ -32,23 +91,51 @@ class ReportData:
     trials: pd.DataFrame
     metrics: pd.DataFrame
     stores: list[tuple[str, Results]]
-    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    infos: dict[str, TaskInfo] = field(default_factory=dict)
+    diagnoses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tuning: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     @property
     def tasks(self) -> list[str]:
-        return sorted(self.trials["task_label"].unique()) if not self.trials.empty else []
+        """Task labels in natural order (kappa=10 before kappa=100 before kappa=1000)."""
+        return sorted(self.trials["task_label"].unique(), key=natural_key) if not self.trials.empty else []
 
     @property
     def multi_store(self) -> bool:
         return len(self.stores) > 1
 
-    def metric_names(self, task_label: str) -> list[str]:
-        ids = self.trials.loc[self.trials["task_label"] == task_label, "trial_id"]
-        names = self.metrics.loc[self.metrics["trial_id"].isin(ids), "metric"].unique()
-        return sorted(names)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
-    def has_metric(self, task_label: str, metric: str) -> bool:
-        return metric in self.metric_names(task_label)
+    def task_trials(self, task_label: str, completed_only: bool = False) -> pd.DataFrame:
+        """The task's trials (a cached selection: copy before changing it)."""
+        key = ("trials", task_label, completed_only)
+        if key not in self._cache:
+            trials = self.trials[self.trials["task_label"] == task_label]
+            self._cache[key] = trials[trials["status"] == "completed"] if completed_only else trials
+        return self._cache[key]
+
+    def task_metric(self, task_label: str, metric: str) -> pd.DataFrame:
+        """Rows of ``metric`` for the task's trials, from one grouping of the metrics table."""
+        if "groups" not in self._cache:
+            self._cache["groups"] = {key: frame for key, frame in
+                                     self.metrics.groupby(["task_label", "metric"], sort=False, observed=True)}
+        empty = self.metrics.iloc[:0]
+        return self._cache["groups"].get((task_label, metric), empty)
+
+    def invalidate_trials(self) -> None:
+        """Forget cached trial selections (after columns were added to ``trials``)."""
+        for key in [k for k in self._cache if k != "groups"]:
+            del self._cache[key]
+
+    def metric_names(self, task_label: str) -> list[str]:
+        self.task_metric(task_label, "")  # builds the grouping
+        return sorted(str(m) for t, m in self._cache["groups"] if t == task_label)
+
+    def curve_metrics(self, task_label: str) -> list[str]:
+        """The declared metrics this task recorded, headline first: what convergence figures draw."""
+        info, recorded = self.infos[task_label], set(self.metric_names(task_label))
+        names = [m for m in info.metrics if m in recorded]
+        return sorted(names, key=lambda m: (m != info.headline, m != "train_loss"))
 
 
 def _store_labels(paths: Sequence[Path]) -> list[str]:
@@ -73,69 +160,246 @@ def config_label(trials: pd.DataFrame, with_store: bool) -> pd.Series:
     return label
 
 
+def _read_json_folder(folder: Path) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            out[path.stem] = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise OptbenchError(f"{path} is not readable JSON: {exc}") from None
+    return out
+
+
 def load_stores(paths: Sequence[str | Path]) -> ReportData:
     """Read every store; a missing store or one without trials is a one-line :class:`OptbenchError`."""
     if not paths:
         raise OptbenchError("no results store given (expected one or more store folders)")
     folders = [Path(p) for p in paths]
-    labels = _store_labels(folders)
     stores: list[tuple[str, Results]] = []
-    trial_parts, metric_parts = [], []
-    for label, folder in zip(labels, folders, strict=True):
+    trial_parts, metric_parts, task_infos, diagnoses, tuning = [], [], {}, {}, []
+    for label, folder in zip(_store_labels(folders), folders, strict=True):
         results = load(folder)
         if results.trials.empty:
             raise OptbenchError(f"results store {folder} has no finished trials yet")
         stores.append((label, results))
         # the same trial id can appear in two stores (same config re-run): key rows by store too
         trial_parts.append(results.trials.assign(store=label))
-        metric_parts.append(results.metrics.assign(store=label))
-    trials = pd.concat(trial_parts, ignore_index=True)
-    metrics = pd.concat(metric_parts, ignore_index=True)
-    trials["trial_id"] = trials["store"] + "/" + trials["trial_id"].astype(str)
-    metrics["trial_id"] = metrics["store"] + "/" + metrics["trial_id"].astype(str)
-    trials["config"] = config_label(trials, with_store=len(stores) > 1)
-    metrics = metrics.merge(trials[["trial_id", "task_label", "optimizer", "config", "seed"]], on="trial_id")
-    data = ReportData(trials, metrics, stores)
-    add_time_to_target(data)
+        metric_parts.append(results.metrics)
+        for key, info in Store(folder).read_task_infos().items():
+            task_infos.setdefault(key, info)
+        diagnoses.update({f"{label}/{k}": v for k, v in _read_json_folder(folder / "diagnosis").items()})
+        if (folder / "tune.json").is_file():
+            tuning.append((label, _read_json_folder(folder).get("tune", {})))
+    trials = _normalise(pd.concat(trial_parts, ignore_index=True), len(stores) > 1)
+    metrics = _metrics_table(metric_parts, [label for label, _ in stores], trials)
+    data = ReportData(trials, metrics, stores, diagnoses=diagnoses, tuning=tuning)
+    for task_label in data.tasks:
+        data.infos[task_label] = task_info(data, task_label, task_infos)
+        add_scores(data, task_label)
     return data
 
 
-def primary_metric(data: ReportData, task_label: str) -> str:
-    """What a task is judged on: validation accuracy when it records one, else the training loss."""
-    return "val_acc" if data.has_metric(task_label, "val_acc") else "train_loss"
+def _metrics_table(parts: list[pd.DataFrame], labels: list[str], trials: pd.DataFrame) -> pd.DataFrame:
+    """The long metrics of every store joined with the trial labels, text columns as categoricals.
 
-
-def add_time_to_target(data: ReportData, tolerance: float = TARGET_TOLERANCE) -> None:
-    """Per task: derive a target for its primary metric and add ``steps_to_target`` / ``time_to_target``.
-
-    The target is :func:`optbench.stats.derive_target` of the best configuration's median best value
-    and the median starting value, so "steps to target" compares optimizers on the same bar.
+    Categoricals because every section selects rows of this table (hundreds of thousands of them):
+    selecting arrow-backed strings copies every string, a categorical copies small integer codes.
     """
-    trials = data.trials
-    trials["steps_to_target"] = math.inf
-    trials["time_to_target"] = math.inf
-    for task_label in data.tasks:
-        metric = primary_metric(data, task_label)
-        maximize = stats.higher_is_better(metric)
-        rows = data.metrics[(data.metrics["task_label"] == task_label) & (data.metrics["metric"] == metric)]
-        rows = rows[np.isfinite(rows["value"])]
-        if rows.empty:
-            continue
-        per_trial = rows.groupby("trial_id", sort=False)["value"]
-        best_per_trial = per_trial.max() if maximize else per_trial.min()
-        config_of = trials.set_index("trial_id")["config"]
-        best_by_config = best_per_trial.groupby(config_of.reindex(best_per_trial.index)).median()
-        best = best_by_config.max() if maximize else best_by_config.min()
-        initial = float(per_trial.first().median())
-        target = stats.derive_target(float(best), initial, tolerance, maximize=maximize)
-        reached = rows[rows["value"] >= target] if maximize else rows[rows["value"] <= target]
-        first = reached.sort_values(["trial_id", "step"]).groupby("trial_id", sort=False).first()
-        mask = trials["trial_id"].isin(first.index)
-        ids = trials.loc[mask, "trial_id"]
-        trials.loc[mask, "steps_to_target"] = first.loc[ids, "step"].to_numpy(dtype=float)
-        trials.loc[mask, "time_to_target"] = first.loc[ids, "time"].to_numpy(dtype=float)
-        data.targets[task_label] = {"metric": metric, "target": target, "maximize": maximize,
-                                    "best": float(best), "initial": initial, "tolerance": tolerance}
+    frames = []
+    for label, part in zip(labels, parts, strict=True):
+        ids = part["trial_id"].astype("category")
+        ids = ids.cat.rename_categories([f"{label}/{c}" for c in ids.cat.categories])
+        frames.append(part.drop(columns=["trial_id"]).assign(trial_id=ids.astype(str)))
+    metrics = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    ids = metrics["trial_id"].astype("category")
+    known = trials.set_index("trial_id")
+    lookup = known.index.get_indexer(ids.cat.categories)
+    codes = lookup[ids.cat.codes.to_numpy()]
+    keep = codes >= 0
+    metrics = metrics.loc[keep, ["step", "epoch", "examples", "time", "metric", "value"]].reset_index(drop=True)
+    codes = codes[keep]
+    metrics["trial_id"] = pd.Categorical.from_codes(ids.cat.codes.to_numpy()[keep], categories=ids.cat.categories)
+    metrics["metric"] = metrics["metric"].astype("category")
+    for column in ("task_label", "optimizer", "config"):
+        values = pd.Categorical(known[column].astype(str))
+        metrics[column] = pd.Categorical.from_codes(values.codes[codes], categories=values.categories)
+    metrics["seed"] = known["seed"].to_numpy()[codes]
+    return metrics
+
+
+def _normalise(trials: pd.DataFrame, multi_store: bool) -> pd.DataFrame:
+    """Columns every later step relies on, filled for stores written before they existed."""
+    trials["trial_id"] = trials["store"] + "/" + trials["trial_id"].astype(str)
+    # the runner measures time-to-target itself when a target is declared (newer stores)
+    trials.attrs["runner_target"] = "steps_to_target" in trials and "target_value" in trials
+    if "status" not in trials:
+        trials["status"] = "completed"
+    trials["status"] = trials["status"].fillna("completed").astype(str)
+    for column in ("diverged_step", "diverged_reason", "error"):
+        if column not in trials:
+            trials[column] = None
+    trials["config"] = config_label(trials, with_store=multi_store)
+    # plain Python strings: the report selects rows of this (small) table hundreds of times, and each
+    # selection of arrow-backed strings is a pyarrow take per column
+    text = [c for c in trials.columns if pd.api.types.is_string_dtype(trials[c]) and not
+            pd.api.types.is_object_dtype(trials[c])]
+    return trials.astype({c: object for c in text})
+
+
+def _declared_metrics(entries: list[dict[str, Any]]) -> dict[str, MetricInfo]:
+    return {m["name"]: MetricInfo(m["name"], m.get("direction"), m.get("label") or m["name"], m.get("unit") or "",
+                                  m.get("kind") or "eval") for m in entries}
+
+
+def _recorded_task_metrics(data: ReportData, task_label: str) -> list[str]:
+    return [m for m in data.metric_names(task_label) if m not in BOOKKEEPING_METRICS and not is_diagnostic(m)]
+
+
+def _first(trials: pd.DataFrame, column: str) -> Any:
+    if column not in trials:
+        return None
+    values = trials[column].dropna()
+    return values.iloc[0] if len(values) else None
+
+
+def task_info(data: ReportData, task_label: str, task_infos: dict[str, dict[str, Any]]) -> TaskInfo:
+    """The task's declarations: ``tasks/<key>.json``, else the row columns, else a labelled fallback."""
+    trials = data.task_trials(task_label)
+    stored = task_infos.get(str(_first(trials, "task_key")), {}) if _first(trials, "task_key") else {}
+    params = _json(_first(trials, "task_params"))
+    if stored.get("metrics"):
+        metrics = _declared_metrics(stored["metrics"])
+        headline = stored.get("headline") or "train_loss"
+        info = TaskInfo(task_label, headline, metrics.get(headline, MetricInfo(headline, "min", headline)).direction
+                        or "min", metrics, surface=stored.get("surface"),
+                        critical_points=list(stored.get("critical_points") or []),
+                        data_source=stored.get("data_source"), facts=dict(stored.get("facts") or {}),
+                        task_params=stored.get("task_params") or params)
+        target = stored.get("target")
+    else:
+        info = _info_from_rows(data, task_label, trials, params)
+        target = _target_from_rows(trials)
+    if target and target.get("value") is not None and math.isfinite(float(target["value"])):
+        info.target = {**target, "value": float(target["value"]), "derived": False,
+                       "direction": target.get("direction") or info.metric(target["metric"]).direction
+                       or info.direction}
+    return info
+
+
+def _info_from_rows(data: ReportData, task_label: str, trials: pd.DataFrame, params: dict[str, Any]) -> TaskInfo:
+    recorded = _recorded_task_metrics(data, task_label)
+    headline, direction = _first(trials, "headline_metric"), _first(trials, "headline_direction")
+    metrics = {m: MetricInfo(m, None, m) for m in recorded}
+    metrics["train_loss"] = MetricInfo("train_loss", "min", "training loss (minibatch)", kind="step")
+    if headline and direction in ("min", "max"):
+        metrics[headline] = MetricInfo(headline, direction, headline)
+        return TaskInfo(task_label, headline, direction, metrics, task_params=params,
+                        notes=["this store has no tasks/<key>.json: metric meanings other than the headline "
+                               "are not declared"])
+    note = ("this store declares no metrics (written before tasks declared them): ranked by the training "
+            "loss, lower is better; other metrics are drawn but not ranked")
+    return TaskInfo(task_label, "train_loss", "min", metrics, task_params=params, notes=[note])
+
+
+def _target_from_rows(trials: pd.DataFrame) -> dict[str, Any] | None:
+    metric, value = _first(trials, "target_metric"), _first(trials, "target_value")
+    if metric is None or value is None:
+        return None
+    return {"metric": metric, "value": value, "description": _first(trials, "target_description") or ""}
+
+
+def _json(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    try:
+        value = json.loads(text) if isinstance(text, str) and text else {}
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _per_trial_extreme(rows: pd.DataFrame, maximize: bool) -> pd.Series:
+    grouped = rows.groupby("trial_id", sort=False)["value"]
+    return grouped.max() if maximize else grouped.min()
+
+
+def add_scores(data: ReportData, task_label: str) -> None:
+    """Per trial of the task: ``headline_best`` / ``headline_final`` and steps/time/examples to target.
+
+    Only completed trials get numbers; diverged and failed ones get NaN, so every median, axis limit,
+    sensitivity point and profile leaves them out (they are counted and drawn faded elsewhere).
+    A declared target comes from the store; without one a target is derived and labelled so.
+    """
+    info, trials = data.infos[task_label], data.trials
+    mask = (trials["task_label"] == task_label).to_numpy()
+    done = mask & (trials["status"] == "completed").to_numpy()
+    rows = data.task_metric(task_label, info.headline)
+    rows = rows[np.isfinite(rows["value"])]
+    ids = trials.loc[done, "trial_id"]
+    best_col, final_col = f"best_{info.headline}", f"final_{info.headline}"
+    curve_best = _per_trial_extreme(rows, info.maximize).reindex(ids)
+    curve_final = rows.groupby("trial_id", sort=False)["value"].last().reindex(ids)
+    stored_best = trials.loc[done, best_col] if best_col in trials and info.headline != "train_loss" else None
+    for column, stored, curve in (("headline_best", stored_best, curve_best),
+                                  ("headline_final", trials.loc[done, final_col] if final_col in trials and
+                                   info.headline != "train_loss" else None, curve_final)):
+        if column not in trials:
+            trials[column] = math.nan
+        values = curve.to_numpy(dtype=float)
+        if stored is not None:
+            stored_values = pd.to_numeric(stored, errors="coerce").to_numpy(dtype=float)
+            values = np.where(np.isnan(stored_values), values, stored_values)
+        trials.loc[done, column] = values
+    data.invalidate_trials()
+    _add_target(data, task_label, rows, done)
+    data.invalidate_trials()
+
+
+def _add_target(data: ReportData, task_label: str, rows: pd.DataFrame, done: np.ndarray) -> None:
+    info, trials = data.infos[task_label], data.trials
+    for column in ("steps_to_target", "time_to_target"):
+        if column not in trials:
+            trials[column] = math.nan
+    trials.loc[(trials["task_label"] == task_label).to_numpy() & ~done, ["steps_to_target", "time_to_target"]] = \
+        math.nan
+    if info.target is None:
+        info.target = _derived_target(data, task_label, rows)
+        if info.target is None:
+            return
+        info.notes.append(f"derived target: {int(TARGET_TOLERANCE * 100)} % from the best median back to the "
+                          "start — this task declares none")
+    elif trials.attrs.get("runner_target") and trials.loc[done, "steps_to_target"].notna().any():
+        # the runner measured it (NaN there = never reached)
+        trials.loc[done, ["steps_to_target", "time_to_target"]] = \
+            trials.loc[done, ["steps_to_target", "time_to_target"]].fillna(math.inf).to_numpy()
+        return
+    target = info.target
+    metric_rows = rows if target["metric"] == info.headline else data.task_metric(task_label, target["metric"])
+    maximize = target["direction"] == "max"
+    reached = metric_rows[metric_rows["value"] >= target["value"]] if maximize else \
+        metric_rows[metric_rows["value"] <= target["value"]]
+    first = reached.sort_values(["trial_id", "step"]).groupby("trial_id", sort=False).first()
+    ids = trials.loc[done, "trial_id"]
+    trials.loc[done, "steps_to_target"] = first["step"].reindex(ids).fillna(math.inf).to_numpy(dtype=float)
+    trials.loc[done, "time_to_target"] = first["time"].reindex(ids).fillna(math.inf).to_numpy(dtype=float)
+
+
+def _derived_target(data: ReportData, task_label: str, rows: pd.DataFrame) -> dict[str, Any] | None:
+    info = data.infos[task_label]
+    completed = data.task_trials(task_label, completed_only=True)
+    rows = rows[rows["trial_id"].isin(completed["trial_id"])]
+    if rows.empty:
+        return None
+    best_by_config = completed.groupby("config")["headline_best"].median().dropna()
+    if best_by_config.empty:
+        return None
+    best = float(best_by_config.max() if info.maximize else best_by_config.min())
+    initial = float(rows.sort_values("step").groupby("trial_id", sort=False)["value"].first().median())
+    value = stats.derive_target(best, initial, TARGET_TOLERANCE, maximize=info.maximize)
+    sign = "≥" if info.maximize else "≤"
+    return {"metric": info.headline, "value": value, "direction": info.direction, "derived": True,
+            "description": f"{info.headline} {sign} {value:.4g} (derived: {int(TARGET_TOLERANCE * 100)} % of the way "
+                           f"from the best median {best:.4g} back to the start {initial:.4g})"}
 
 
 def downsample_steps(steps: np.ndarray, max_points: int) -> np.ndarray:
@@ -147,16 +411,19 @@ def downsample_steps(steps: np.ndarray, max_points: int) -> np.ndarray:
     return unique[keep]
 
 
-def seed_curves(data: ReportData, task_label: str, metric: str, max_points: int = 300) -> pd.DataFrame:
-    """Median and IQR over seeds of ``metric`` per config and step, with median epoch and time.
+CURVE_COLUMNS = ["config", "optimizer", "step", "epoch", "time", "median", "q25", "q75", "min", "max", "n"]
 
-    Drawing only: steps are thinned to ``max_points`` per task before aggregating; the stored data
-    is untouched. Columns: config, optimizer, step, epoch, time, median, q25, q75, min, max, n.
+
+def seed_curves(data: ReportData, task_label: str, metric: str, max_points: int = 120) -> pd.DataFrame:
+    """Median and IQR over the *completed* seeds of ``metric`` per config and step (drawing only).
+
+    Steps are thinned to ``max_points`` per task before aggregating; the stored data is untouched.
     """
-    rows = data.metrics[(data.metrics["task_label"] == task_label) & (data.metrics["metric"] == metric)]
+    done = data.task_trials(task_label, completed_only=True)["trial_id"]
+    rows = data.task_metric(task_label, metric)
+    rows = rows[rows["trial_id"].isin(done)]
     if rows.empty:
-        return pd.DataFrame(columns=["config", "optimizer", "step", "epoch", "time", "median", "q25", "q75",
-                                     "min", "max", "n"])
+        return pd.DataFrame(columns=CURVE_COLUMNS)
     rows = rows[rows["step"].isin(downsample_steps(rows["step"].to_numpy(), max_points))]
     grouped = rows.groupby(["config", "optimizer", "step"], sort=True)
     curves = grouped.agg(epoch=("epoch", "median"), time=("time", "median"), median=("value", "median"),
@@ -164,3 +431,18 @@ def seed_curves(data: ReportData, task_label: str, metric: str, max_points: int 
     curves["q25"] = grouped["value"].quantile(0.25)
     curves["q75"] = grouped["value"].quantile(0.75)
     return curves.reset_index()
+
+
+def diverged_curves(data: ReportData, task_label: str, metric: str, max_points: int = 60) -> pd.DataFrame:
+    """Each diverged trial's ``metric`` up to its divergence step (finite values only), for faded lines."""
+    bad = data.task_trials(task_label)
+    bad = bad[bad["status"] == "diverged"]
+    rows = data.task_metric(task_label, metric)
+    rows = rows[rows["trial_id"].isin(bad["trial_id"])]
+    if rows.empty:
+        return rows
+    stop = bad.set_index("trial_id")["diverged_step"].astype(float).fillna(math.inf)
+    rows = rows[(rows["step"] <= stop.reindex(rows["trial_id"]).to_numpy()) & np.isfinite(rows["value"])]
+    parts = [g[g["step"].isin(downsample_steps(g["step"].to_numpy(), max_points))]
+             for _, g in rows.groupby("trial_id", sort=True)]
+    return pd.concat(parts) if parts else rows

@@ -1,17 +1,21 @@
-"""The report's figures: matplotlib/seaborn drawn off-screen (Agg) and returned as inline SVG text.
+"""The report's figures: matplotlib drawn off-screen (Agg) and returned as inline SVG text.
 
-Owns the look every figure shares: one colour per optimizer across the whole page (:class:`Palette`),
-a line style per configuration of that optimizer, labelled axes with units, legends outside the axes,
-1200 px wide. Figures draw what :mod:`optbench.report.data` aggregated; they never touch the store.
-Text is kept as SVG text (smaller, selectable) and matplotlib escapes it; math parsing is off so a
-name with ``$`` in it is drawn as typed.
+Owns the look every figure shares: one colour per optimizer across the whole page and a line style plus
+marker per configuration of that optimizer (:class:`Palette`, whose mapping the page states), axes
+scaled from the data (log when positive values span decades, symlog when zeros or signs mix), plain
+tick labels, and no in-figure legend for configurations (the page draws one shared HTML legend per
+section, so nothing clips). Every configuration's artists carry an SVG id ``cfg-<key>-<n>`` so the
+page's legend can hide and show them. Diverged trials are drawn faded up to their divergence step and
+never set an axis limit. Dense layers (IQR bands, contour fills) are rasterised to keep the page small
+and fast to write. Text stays SVG text and matplotlib escapes it; math parsing is off.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
-import json
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable
@@ -25,18 +29,22 @@ matplotlib.use("Agg")  # no display: figures are rendered to SVG text only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
 
 from optbench import stats  # noqa: E402
-from optbench.report.data import BOOKKEEPING_METRICS, ReportData, downsample_steps, seed_curves  # noqa: E402
+from optbench.report.data import ReportData, diverged_curves, downsample_steps, seed_curves  # noqa: E402
 
 WIDTH_IN = 12.0  # 1200 px at 100 dpi: readable on a 1280 px screen without scrolling sideways
 LINESTYLES = ["-", "--", ":", "-."]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+         "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
 STYLE = {
     "svg.fonttype": "none", "text.parse_math": False, "font.size": 10, "axes.titlesize": 11,
-    "legend.fontsize": 9, "svg.hashsalt": "optbench", "figure.dpi": 100,
+    "legend.fontsize": 9, "svg.hashsalt": "optbench", "figure.dpi": 100, "savefig.dpi": 100,
+    "axes.formatter.useoffset": False, "axes.formatter.limits": (-4, 5),
 }
 F = TypeVar("F", bound=Callable[..., Any])
+_FIGURE_NUMBER = itertools.count()
 
 
 def styled(draw: F) -> F:
@@ -50,29 +58,40 @@ def styled(draw: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-UNITS = {"step": "optimizer step", "epoch": "epoch", "time": "training wall time (s)"}
+def config_key(config: str) -> str:
+    """A short id for a configuration (ids never carry user text)."""
+    return hashlib.sha1(str(config).encode()).hexdigest()[:10]
 
 
 class Palette:
-    """A fixed colour per optimizer name and a line style per configuration, shared by every figure."""
+    """A fixed colour per optimizer name and a (line style, marker) per configuration of that optimizer."""
 
     def __init__(self, optimizers: Iterable[str], configs: pd.DataFrame):
-        names = sorted(set(optimizers))
-        colours = sns.color_palette("tab10" if len(names) <= 10 else "husl", len(names))
-        self.colours = {name: colours[i] for i, name in enumerate(names)}
-        self.styles: dict[str, str] = {}
+        names = sorted(set(map(str, optimizers)))
+        self.colours = {name: TAB10[i % len(TAB10)] for i, name in enumerate(names)}
+        self.styles: dict[str, tuple[str, str]] = {}
         for _, group in configs.drop_duplicates("config").groupby("optimizer", sort=True):
             for i, config in enumerate(sorted(group["config"])):
-                self.styles[config] = LINESTYLES[i % len(LINESTYLES)]
+                self.styles[config] = (LINESTYLES[i % len(LINESTYLES)], MARKERS[i % len(MARKERS)])
+        self._counter = itertools.count()
 
-    def colour(self, optimizer: str) -> Any:
-        return self.colours.get(optimizer, (0.4, 0.4, 0.4))
+    def colour(self, optimizer: str) -> str:
+        return self.colours.get(str(optimizer), "#666666")
+
+    hex = colour
 
     def style(self, config: str) -> str:
-        return self.styles.get(config, "-")
+        return self.styles.get(config, ("-", "o"))[0]
 
-    def hex(self, optimizer: str) -> str:
-        return matplotlib.colors.to_hex(self.colour(optimizer))
+    def marker(self, config: str) -> str:
+        return self.styles.get(config, ("-", "o"))[1]
+
+    def gid(self, config: str) -> str:
+        return f"cfg-{config_key(config)}-{next(self._counter)}"
+
+    def line_kwargs(self, config: str, optimizer: str, points: int) -> dict[str, Any]:
+        return {"color": self.colour(optimizer), "linestyle": self.style(config), "marker": self.marker(config),
+                "markevery": max(1, points // 6), "ms": 4.5, "lw": 1.5, "gid": self.gid(config)}
 
 
 def palette_for(data: ReportData) -> Palette:
@@ -80,253 +99,423 @@ def palette_for(data: ReportData) -> Palette:
 
 
 def to_svg(fig: plt.Figure) -> str:
-    """The figure as an ``<svg>`` element (XML prolog and DOCTYPE dropped so it can be inlined)."""
+    """The figure as an ``<svg>`` element with page-unique ids (every figure's ids get a prefix)."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
     plt.close(fig)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
     # metadata holds the matplotlib version and date: noise in the page, and unstable across builds
-    return re.sub(r"<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
+    text = re.sub(r"<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
+    prefix = f"f{next(_FIGURE_NUMBER)}-"
+    text = re.sub(r'\bid="', f'id="{prefix}', text)
+    text = text.replace("url(#", f"url(#{prefix}").replace('xlink:href="#', f'xlink:href="#{prefix}')
+    return text.replace("<svg ", '<svg class="figure" ', 1)
 
 
-def _figure(rows: int, cols: int, height_per_row: float = 3.0, **kwargs: Any) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, height_per_row * rows + 0.6),
-                             squeeze=False, layout="constrained", **kwargs)
+def _figure(rows: int, cols: int, height_per_row: float = 3.0, legend_rows: int = 0,
+            right_in: float = 0.25) -> tuple[plt.Figure, np.ndarray]:
+    """A grid with fixed margins in inches (constrained layout costs ~0.5 s a figure at this size, and
+    short plain tick labels plus these margins keep titles, labels and ticks apart without it)."""
+    height = rows * height_per_row + 0.3 * legend_rows + 0.2
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, height), squeeze=False)
+    fig.subplots_adjust(left=0.85 / WIDTH_IN, right=1 - right_in / WIDTH_IN, top=1 - 0.4 / height,
+                        bottom=(0.6 + 0.3 * legend_rows) / height, wspace=0.3 if cols > 1 else 0,
+                        hspace=1.0 / max(height_per_row - 1.0, 0.5))
     return fig, axes
 
 
-def _legend_outside(fig: plt.Figure, axes: np.ndarray) -> None:
-    handles, labels = {}, []
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            if label not in handles:
-                handles[label] = handle
-                labels.append(label)
+def _legend_below(fig: plt.Figure, handles: list[Any], labels: list[str], ncols: int) -> None:
+    """One legend for the figure under its axes, in the space ``_figure(legend_rows=...)`` reserved."""
     if handles:
-        fig.legend([handles[label] for label in labels], labels, loc="outside right upper", frameon=False)
+        labels = [label if len(label) <= 60 else label[:59] + "…" for label in labels]
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncols=ncols, frameon=False)
 
 
-def _log_axis(ax: Any, which: str, base: float = 10) -> None:
-    """A log axis with plain-number tick labels (math text is off, so the default $10^{k}$ labels are not used)."""
+def legend_rows(n_entries: int, ncols: int) -> int:
+    return math.ceil(n_entries / ncols) if n_entries else 0
+
+
+def _plain(value: float, _: Any = None) -> str:
+    """Tick text: up to 3 significant digits, no offset, no math text."""
+    return f"{value:.3g}".replace("e+0", "e").replace("e-0", "e-")
+
+
+def set_scale(ax: Any, which: str, values: Iterable[float], prefer_log: bool = False) -> str:
+    """Linear, log or symlog from the data, with plain tick labels; returns the scale chosen.
+
+    Log when the values are positive, span > 2 decades and crowd the bottom of a linear axis (a third of
+    them in its lowest 5 %: a decaying loss, not an accuracy climbing from near 0); symlog when zeros or
+    mixed signs come with such a range; ``prefer_log`` (learning rates, batch sizes, κ, times per
+    update) takes log for any positive values that are not all equal.
+    """
+    array = np.asarray(list(values), dtype=float)
+    array = array[np.isfinite(array)]
     axis = ax.xaxis if which == "x" else ax.yaxis
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=base)
-    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    setter = ax.set_xscale if which == "x" else ax.set_yscale
+    scale = "linear"
+    if array.size:
+        nonzero = np.abs(array[array != 0])
+        wide = bool(nonzero.size) and nonzero.max() / max(nonzero.min(), 1e-300) > (1 if prefer_log else 100)
+        low, high = array.min(), array.max()
+        crowded = prefer_log or (high > low and float(np.mean(array <= low + 0.05 * (high - low))) > 1 / 3)
+        if wide and crowded and (array > 0).all():
+            scale = "log"
+            setter("log")
+            axis.set_major_locator(_log_locator(array, prefer_log))
+        elif wide and crowded:
+            scale = "symlog"
+            setter("symlog", linthresh=float(np.quantile(nonzero, 0.05)))
+    if scale == "linear":
+        axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
     axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    return scale
 
 
-def _log_helps(values: pd.Series) -> bool:
-    finite = values[np.isfinite(values)]
-    return bool(len(finite)) and bool((finite > 0).all()) and finite.max() / max(finite.min(), 1e-300) > 100
+def _log_locator(array: np.ndarray, exact: bool) -> matplotlib.ticker.Locator:
+    """Ticks at the values themselves when a few were run (batch sizes, lrs, κ); 1-2-5 ticks when the data
+    spans less than two decades (plain decades would leave the axis unlabelled); decades otherwise."""
+    distinct = np.unique(array)
+    if exact and distinct.size <= 8:
+        return matplotlib.ticker.FixedLocator(distinct)
+    if array.max() / array.min() < 100:
+        return matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0), numticks=8)
+    return matplotlib.ticker.LogLocator(numticks=6)
 
 
-def metric_label(metric: str) -> str:
-    if "acc" in metric:
-        return f"{metric} (fraction correct)"
-    if "loss" in metric:
-        return f"{metric} (loss units)"
-    return metric
+def _finish(ax: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel, wrap=True)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
 
 
-def curve_metrics(data: ReportData, task_label: str) -> list[str]:
-    """Training loss first, then the task's own metrics (validation loss/accuracy, distances, ...)."""
-    names = [m for m in data.metric_names(task_label) if m not in BOOKKEEPING_METRICS and m != "train_loss"]
-    return (["train_loss"] if data.has_metric(task_label, "train_loss") else []) + names[:3]
+def _draw_curves(ax: Any, curves: pd.DataFrame, x: str, palette: Palette, bands: bool) -> None:
+    for (config, optimizer), curve in curves.groupby(["config", "optimizer"], sort=True):
+        ax.plot(curve[x], curve["median"], **palette.line_kwargs(config, optimizer, len(curve)))
+        if bands and (curve["n"] > 1).any():
+            ax.fill_between(curve[x], curve["q25"], curve["q75"], color=palette.colour(optimizer), alpha=0.18,
+                            lw=0, rasterized=True, gid=palette.gid(config))
+
+
+def _draw_diverged(ax: Any, data: ReportData, task_label: str, metric: str, x: str, palette: Palette) -> None:
+    """Faded lines up to the divergence, clipped to the limits the completed trials set, × at the end."""
+    rows = diverged_curves(data, task_label, metric)
+    if rows.empty:
+        return
+    low, high = ax.get_ylim()
+    config_of = data.trials.set_index("trial_id")[["config", "optimizer"]]
+    for trial_id, path in rows.groupby("trial_id", sort=True):
+        config, optimizer = config_of.loc[trial_id]
+        values = path["value"].clip(low, high)
+        ax.plot(path[x], values, color=palette.colour(optimizer), alpha=0.35, lw=1.0, linestyle=":",
+                gid=palette.gid(config))
+        ax.plot(path[x].iloc[-1:], values.iloc[-1:], marker="x", ms=7, color=palette.colour(optimizer),
+                alpha=0.7, lw=0, gid=palette.gid(config))
+    ax.set_ylim(low, high)
 
 
 @styled
-def convergence(data: ReportData, task_label: str, palette: Palette, max_points: int = 150) -> str | None:
-    """Median over seeds (line) with the IQR band, against step, epoch and wall time; one row per metric."""
-    metrics = curve_metrics(data, task_label)
+def convergence(data: ReportData, task_label: str, palette: Palette, max_points: int = 120) -> str | None:
+    """Each declared metric against step (median over completed seeds, IQR band), and the headline metric
+    against training time; diverged trials faded up to their divergence."""
+    info = data.infos[task_label]
+    metrics = data.curve_metrics(task_label)
     if not metrics:
         return None
-    task_trials = data.trials[data.trials["task_label"] == task_label]
-    axes_x = ["step", "epoch", "time"] if task_trials["epochs"].max() > 1 else ["step", "time"]
-    fig, axes = _figure(len(metrics), len(axes_x), 2.8)
-    for r, metric in enumerate(metrics):
+    panels = [(m, "step") for m in metrics] + [(info.headline, "time")]
+    cols = min(3, len(panels))
+    fig, axes = _figure(math.ceil(len(panels) / cols), cols, 3.0)
+    bands = data.task_trials(task_label)["config"].nunique() <= 16
+    for ax, (metric, x) in zip(axes.flat, panels, strict=False):
         curves = seed_curves(data, task_label, metric, max_points)
-        for c, x in enumerate(axes_x):
-            ax = axes[r, c]
-            for (config, optimizer), curve in curves.groupby(["config", "optimizer"], sort=True):
-                colour = palette.colour(optimizer)
-                ax.plot(curve[x], curve["median"], color=colour, linestyle=palette.style(config), lw=1.4,
-                        label=config, marker="o" if len(curve) < 3 else None, ms=3)
-                if (curve["n"] > 1).any():
-                    ax.fill_between(curve[x], curve["q25"], curve["q75"], color=colour, alpha=0.2, lw=0)
-            if _log_helps(curves["median"]):
-                _log_axis(ax, "y")
-            ax.set_xlabel(UNITS[x])
-            ax.set_ylabel(metric_label(metric))
-            ax.grid(alpha=0.3)
-    _legend_outside(fig, axes)
-    fig.suptitle(f"{task_label}: median over seeds, band = interquartile range")
+        _draw_curves(ax, curves, x, palette, bands)
+        set_scale(ax, "y", pd.concat([curves["median"], curves["q25"], curves["q75"]]) if bands else curves["median"])
+        set_scale(ax, "x", [0, 1])
+        _draw_diverged(ax, data, task_label, metric, x, palette)
+        meta = info.metric(metric)
+        _finish(ax, "optimizer step" if x == "step" else "training time (s, evaluation excluded)",
+                meta.label + (f" ({meta.unit})" if meta.unit else ""),
+                meta.label + (" — headline" if metric == info.headline else ""))
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     return to_svg(fig)
 
 
 @styled
-def lr_schedules(data: ReportData, task_label: str, palette: Palette, max_points: int = 150) -> str | None:
+def lr_schedules(data: ReportData, task_label: str, palette: Palette, max_points: int = 100) -> str | None:
     """The learning rate each configuration actually used (multiplier × base lr) against step."""
     curves = seed_curves(data, task_label, "lr", max_points)
-    if curves.empty:
-        return None
-    fig, axes = _figure(1, 1, 3.0)
+    if curves.empty or curves.groupby("config")["median"].nunique().max() <= 1:
+        return None  # constant learning rates: the leaderboard's labels already say them
+    fig, axes = _figure(1, 1, 2.6)
     ax = axes[0, 0]
     for (config, optimizer), curve in curves.groupby(["config", "optimizer"], sort=True):
-        ax.plot(curve["step"], curve["median"], color=palette.colour(optimizer), linestyle=palette.style(config),
-                label=config, lw=1.4)
-    if _log_helps(curves["median"]):
-        _log_axis(ax, "y")
-    ax.set_xlabel(UNITS["step"])
-    ax.set_ylabel("learning rate (multiplier × base lr)")
-    ax.grid(alpha=0.3)
-    _legend_outside(fig, axes)
+        ax.plot(curve["step"], curve["median"], **palette.line_kwargs(config, optimizer, len(curve)))
+    set_scale(ax, "y", curves["median"])
+    _finish(ax, "optimizer step", "learning rate")
     return to_svg(fig)
+
+
+def equal_budget_values(data: ReportData, task_label: str, metric: str, column: str, at: float) -> pd.Series:
+    """Per completed trial: the last value of ``metric`` with ``column`` (step or epoch) ≤ ``at``."""
+    done = data.task_trials(task_label, completed_only=True)["trial_id"]
+    rows = data.task_metric(task_label, metric)
+    rows = rows[rows["trial_id"].isin(done)]
+    rows = rows[(rows[column] <= at * (1 + 1e-9)) & np.isfinite(rows["value"])]
+    return rows.sort_values("step").groupby("trial_id")["value"].last()
 
 
 def batch_size_table(data: ReportData, task_label: str) -> pd.DataFrame:
-    """Per optimizer and batch size (median over seeds): time per epoch and update, final metrics, gap."""
-    trials = data.trials[(data.trials["task_label"] == task_label) & (data.trials["status"] == "completed")]
-    trials = trials.assign(time_per_update=trials["train_time"] / trials["steps"].where(trials["steps"] > 0),
-                           time_per_epoch=trials["train_time"] / trials["epochs"].where(trials["epochs"] > 0))
-    columns = {"time_per_epoch": "time_per_epoch", "time_per_update": "time_per_update",
-               "final_train_loss": "final_train_loss"}
-    for name in ("final_val_loss", "final_val_acc"):
-        if name in trials:
-            columns[name] = name
-    if "final_val_loss" in trials:
-        trials = trials.assign(generalization_gap=trials["final_val_loss"] - trials["final_train_loss"])
-        columns["generalization_gap"] = "generalization_gap"
+    """Per store, optimizer config and batch size (median over completed seeds): times, the headline metric
+    at equal updates and at equal epochs, and the generalization gap (when the store records it)."""
+    info = data.infos[task_label]
+    trials = data.task_trials(task_label, completed_only=True)
+    trials = trials[trials["steps"] > 0]
+    if trials.empty or trials["batch_size_value"].nunique() < 2:
+        return pd.DataFrame()
+    steps_at, epochs_at = float(trials["steps"].min()), float(trials["epochs"].min())
+    trials = trials.assign(
+        time_per_update=trials["train_time"] / trials["steps"],
+        time_per_epoch=trials["train_time"] / trials["epochs"].where(trials["epochs"] > 0),
+        at_equal_updates=equal_budget_values(data, task_label, info.headline, "step", steps_at).reindex(
+            trials["trial_id"]).to_numpy(),
+        at_equal_epochs=equal_budget_values(data, task_label, info.headline, "epoch", epochs_at).reindex(
+            trials["trial_id"]).to_numpy())
+    columns = ["time_per_update", "time_per_epoch", "at_equal_updates", "at_equal_epochs"]
+    if "generalization_gap" in trials and trials["generalization_gap"].notna().any():
+        columns.append("generalization_gap")
     keys = ["store", "optimizer", "optimizer_label", "schedule_label", "batch_size_value"]
-    table = trials.groupby(keys, sort=True)[list(columns)].median().reset_index()
-    return table.sort_values(keys)
+    table = trials.groupby(keys, sort=True)[columns].median()
+    table["time_per_update_min"] = trials.groupby(keys)["time_per_update"].min()
+    table["time_per_update_max"] = trials.groupby(keys)["time_per_update"].max()
+    table["seeds"] = trials.groupby(keys)["seed"].count()
+    table.attrs.update(steps_at=steps_at, epochs_at=epochs_at)
+    out = table.reset_index().sort_values(keys)
+    out.attrs.update(table.attrs)
+    return out
 
 
 @styled
-def batch_size(data: ReportData, task_label: str, palette: Palette) -> str | None:
-    """Time per epoch / per update and final metrics against batch size: the small-vs-large-batch picture."""
-    table = batch_size_table(data, task_label)
-    if table["batch_size_value"].nunique() < 2:
+def batch_size(data: ReportData, task_label: str, palette: Palette, table: pd.DataFrame) -> str | None:
+    """Headline metric at equal updates and at equal epochs, time per update (log), generalization gap."""
+    if table.empty:
         return None
-    panels = [("time_per_epoch", "time per epoch (s)"), ("time_per_update", "time per update (s)"),
-              ("final_train_loss", "final train loss (loss units)")]
-    if "final_val_acc" in table:
-        panels.append(("final_val_acc", "final val accuracy (fraction)"))
+    info = data.infos[task_label]
+    label = info.metric(info.headline).label
+    panels = [("at_equal_updates", f"{label} after {int(table.attrs['steps_at'])} updates (equal updates)"),
+              ("at_equal_epochs", f"{label} after {table.attrs['epochs_at']:.3g} epochs (equal epochs)"),
+              ("time_per_update", "training time per update (s)")]
     if "generalization_gap" in table:
-        panels.append(("generalization_gap", "val loss − train loss (loss units)"))
-    cols = 3
-    rows = math.ceil(len(panels) / cols)
-    fig, axes = _figure(rows, cols, 3.0)
-    for ax, (column, label) in zip(axes.flat, panels, strict=False):
+        panels.append(("generalization_gap", "generalization gap: val loss − full train-subset loss"))
+    n_lines = table.groupby(["store", "optimizer", "optimizer_label", "schedule_label"]).ngroups
+    fig, axes = _figure(math.ceil(len(panels) / 2), 2, 2.8, legend_rows=legend_rows(n_lines, 3))
+    for ax, (column, title) in zip(axes.flat, panels, strict=False):
         for (store, optimizer, opt_label, schedule), group in table.groupby(
                 ["store", "optimizer", "optimizer_label", "schedule_label"], sort=True):
-            name = f"{store}: {opt_label} · {schedule}" if data.multi_store else f"{opt_label} · {schedule}"
-            ax.plot(group["batch_size_value"], group[column], marker="o", color=palette.colour(optimizer),
-                    label=name, lw=1.4)
-        _log_axis(ax, "x", 2)
-        ax.set_xlabel("batch size (examples per update)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+            config = f"{store}: {opt_label} · {schedule}" if data.multi_store else f"{opt_label} · {schedule}"
+            kwargs = {"color": palette.colour(optimizer), "marker": MARKERS[len(ax.lines) % len(MARKERS)],
+                      "lw": 1.4, "ms": 5}
+            if column == "time_per_update":
+                ax.errorbar(group["batch_size_value"], group[column], yerr=[
+                    group[column] - group["time_per_update_min"], group["time_per_update_max"] - group[column]],
+                    capsize=3, **kwargs)
+            else:
+                ax.plot(group["batch_size_value"], group[column], **kwargs)
+            ax.lines[-1].set_label(config)
+        set_scale(ax, "x", table["batch_size_value"], prefer_log=True)
+        set_scale(ax, "y", table[column], prefer_log=column == "time_per_update")
+        _finish(ax, "batch size (examples per update)", "", title)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    _legend_outside(fig, axes)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    _legend_below(fig, handles, labels, 3)
     return to_svg(fig)
 
 
-def _build_task(registry: Any, name: str, params_json: str) -> Any | None:
-    """The task object (for its surface), or None when it is not registered here (e.g. a missing plugin)."""
-    try:
-        return registry.get("task", name).factory(**json.loads(params_json))
-    except Exception:  # an unknown plugin task or bad params: the page draws trajectories without contours
-        return None
+MARKS = {"minimum": ("*", "minimum"), "maximum": ("^", "maximum"), "saddle": ("X", "saddle point"),
+         "degenerate": ("D", "degenerate point")}
 
 
 @styled
-def contours(data: ReportData, task_label: str, palette: Palette, registry: Any,
-             max_points: int = 200, max_trajectories: int = 60) -> str | None:
-    """The 2-D surface as contours, critical points marked, every configuration's trajectory on top."""
-    xy = data.metrics[(data.metrics["task_label"] == task_label) & data.metrics["metric"].isin(["x", "y"])]
+def contours(data: ReportData, task_label: str, palette: Palette, max_points: int = 150,
+             max_trajectories: int = 30) -> str | None:
+    """The stored 2-D surface as contours, its critical points marked, each configuration's trajectory."""
+    xy = pd.concat([data.task_metric(task_label, "x"), data.task_metric(task_label, "y")])
     if xy.empty:
         return None
-    trials = data.trials[data.trials["task_label"] == task_label]
-    first = trials.iloc[0]
-    task = _build_task(registry, str(first["task"]), str(first["task_params"]))
+    info = data.infos[task_label]
+    trials = data.task_trials(task_label)
     points = xy.pivot_table(index=["trial_id", "step"], columns="metric", values="value").reset_index()
     points = points.dropna(subset=["x", "y"])
     points = points[np.isfinite(points["x"]) & np.isfinite(points["y"])]
-    # one trajectory per (config, seed), thinned evenly over configs when there are too many to see
     shown = trials.sort_values(["config", "seed"]).groupby("config", sort=True).head(
         max(1, max_trajectories // max(trials["config"].nunique(), 1)))
-    fig, axes = _figure(1, 1, 6.5)
+    fig, axes = _figure(1, 1, 6.0)
     ax = axes[0, 0]
-    if task is not None and getattr(task, "is_2d", False):
-        import torch
-
-        x0, x1, y0, y1 = task.plot_box()
-        gx, gy = torch.meshgrid(torch.linspace(x0, x1, 200, dtype=torch.float64),
-                                torch.linspace(y0, y1, 200, dtype=torch.float64), indexing="xy")
-        with torch.no_grad():
-            z = task.surface(gx, gy).numpy()
-        # quantile levels show the structure of both shallow and steep regions
-        levels = np.unique(np.quantile(z[np.isfinite(z)], np.linspace(0.0, 1.0, 25)))
-        ax.contourf(gx.numpy(), gy.numpy(), z, levels=levels, cmap="Greys_r", alpha=0.55)
-        ax.contour(gx.numpy(), gy.numpy(), z, levels=levels, colors="0.35", linewidths=0.4)
-        markers = {"minimum": ("*", "minimum"), "maximum": ("^", "maximum"), "saddle": ("X", "saddle point"),
-                   "degenerate": ("D", "degenerate point")}
-        for point in task.critical_points():
-            marker, label = markers.get(point.kind, ("o", point.kind))
-            ax.scatter([point.x], [point.y], marker=marker, s=140, color="black", edgecolor="white", zorder=5,
-                       label=label)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
+    surface = info.surface
+    if surface:
+        _draw_surface(ax, surface, info.critical_points)
     for _, trial in shown.iterrows():
         path = points[points["trial_id"] == trial["trial_id"]]
         path = path[path["step"].isin(downsample_steps(path["step"].to_numpy(), max_points))]
         if path.empty:
             continue
+        faded = trial["status"] != "completed"
         ax.plot(path["x"], path["y"], color=palette.colour(trial["optimizer"]),
-                linestyle=palette.style(trial["config"]), lw=1.3, label=trial["config"], alpha=0.9)
-        ax.scatter(path["x"].iloc[-1:], path["y"].iloc[-1:], color=palette.colour(trial["optimizer"]), s=18,
-                   zorder=4)
-    ax.set_xlabel("x (parameter 1)")
-    ax.set_ylabel("y (parameter 2)")
-    ax.set_aspect("auto")
-    _legend_outside(fig, axes)
+                linestyle=palette.style(trial["config"]), lw=1.0 if faded else 1.4, alpha=0.35 if faded else 0.9,
+                gid=palette.gid(trial["config"]))
+        ax.plot(path["x"].iloc[-1:], path["y"].iloc[-1:], color=palette.colour(trial["optimizer"]), lw=0,
+                marker="x" if faded else palette.marker(trial["config"]), ms=6, gid=palette.gid(trial["config"]))
+    if surface:
+        ax.set_xlim(surface["box"][0], surface["box"][1])
+        ax.set_ylim(surface["box"][2], surface["box"][3])
+    set_scale(ax, "x", [0, 1])
+    set_scale(ax, "y", [0, 1])
+    _finish(ax, "x (parameter 1)", "y (parameter 2)")
     return to_svg(fig)
+
+
+def _draw_surface(ax: Any, surface: dict[str, Any], critical_points: list[dict[str, Any]]) -> None:
+    gx, gy = np.meshgrid(np.asarray(surface["x"], float), np.asarray(surface["y"], float), indexing="xy")
+    z = np.asarray(surface["z"], dtype=float)
+    finite = z[np.isfinite(z)]
+    if finite.size:
+        # quantile levels show the structure of both shallow and steep regions
+        levels = np.unique(np.quantile(finite, np.linspace(0.0, 1.0, 25)))
+        if levels.size >= 2:
+            ax.contourf(gx, gy, z, levels=levels, cmap="Greys_r", alpha=0.55).set_rasterized(True)
+            ax.contour(gx, gy, z, levels=levels, colors="0.35", linewidths=0.4)
+    for point in critical_points:
+        marker, _ = MARKS.get(point.get("kind", ""), ("o", ""))
+        ax.scatter([point["x"]], [point["y"]], marker=marker, s=150, color="black", edgecolor="white", zorder=5)
+
+
+def sensitivity_groups(trials: pd.DataFrame) -> pd.Series:
+    """What an lr grid is: same store, optimizer, schedule, batch size and every other hyperparameter."""
+    import json
+
+    def others(params: Any) -> str:
+        try:
+            values = json.loads(params) if isinstance(params, str) else {}
+        except json.JSONDecodeError:
+            values = {}
+        return json.dumps({k: v for k, v in sorted(values.items()) if k != "lr"}, default=str)
+
+    rest = trials["optimizer_params"].map(others) if "optimizer_params" in trials else ""
+    return (trials["store"].astype(str) + "|" + trials["optimizer"].astype(str) + "|" + trials["schedule_label"]
+            .astype(str) + "|" + trials["batch_size"].astype(str) + "|" + rest)
+
+
+def sensitivity_name(group: pd.DataFrame, multi_store: bool) -> str:
+    label = str(group["optimizer_label"].iloc[0])
+    # the optimizer label without its lr: "momentum[lr=0.1,momentum=0.5]" -> "momentum[momentum=0.5]"
+    label = re.sub(r"lr=[^,\]]*,?", "", label).replace("[]", "").replace(",]", "]")
+    name = f"{label} · {group['schedule_label'].iloc[0]} · bs={group['batch_size'].iloc[0]}"
+    return f"{group['store'].iloc[0]}: {name}" if multi_store else name
 
 
 @styled
 def lr_sensitivity(data: ReportData, task_label: str, palette: Palette) -> str | None:
-    """Final training loss (median, IQR bars) against lr for each optimizer with more than one lr run."""
-    trials = data.trials[data.trials["task_label"] == task_label]
-    keys = ["store", "optimizer", "schedule_label", "batch_size"]
-    grids = trials.groupby(keys, sort=True).filter(lambda g: g["lr"].nunique() > 1)
+    """Final headline metric (median over completed seeds, IQR bars) against lr, one line per lr grid that
+    differs in nothing else; an lr where seeds diverged is marked × at the top with the count."""
+    info = data.infos[task_label]
+    trials = data.task_trials(task_label)
+    trials = trials.assign(grid=sensitivity_groups(trials))
+    grids = trials.groupby("grid", sort=True).filter(lambda g: g["lr"].nunique() > 1)
     if grids.empty:
         return None
-    fig, axes = _figure(1, 1, 3.6)
+    fig, axes = _figure(1, 1, 3.4, legend_rows=legend_rows(grids["grid"].nunique(), 3))
     ax = axes[0, 0]
-    finite = grids[np.isfinite(grids["final_train_loss"])]
-    top = finite["final_train_loss"].max() if not finite.empty else 1.0
-    for (store, optimizer, schedule, bs), group in grids.groupby(keys, sort=True):
-        summary = stats.seed_summary(group[np.isfinite(group["final_train_loss"])], "lr", "final_train_loss")
+    done = grids[(grids["status"] == "completed") & np.isfinite(grids["headline_final"].astype(float))]
+    for i, (_, group) in enumerate(grids.groupby("grid", sort=True)):
+        summary = stats.seed_summary(done[done["grid"] == group["grid"].iloc[0]], "lr", "headline_final")
         summary = summary.sort_values("lr")
-        name = f"{optimizer} · {schedule} · bs={bs}"
-        name = f"{store}: {name}" if data.multi_store else name
-        colour = palette.colour(optimizer)
-        ax.errorbar(summary["lr"], summary["median"], yerr=[summary["median"] - summary["q25"],
-                                                            summary["q75"] - summary["median"]],
-                    color=colour, marker="o", capsize=3, label=name, lw=1.4)
-        blown = group.loc[group["status"] == "diverged", "lr"].unique()
-        if len(blown):
-            ax.scatter(blown, [top] * len(blown), marker="x", s=60, color=colour, zorder=5,
-                       label="diverged (drawn at the top)")
-    _log_axis(ax, "x")
-    ax.set_xticks(sorted(grids["lr"].unique()))  # label every lr that was run, not only the decades
-    if _log_helps(finite["final_train_loss"]):
-        _log_axis(ax, "y")
-    ax.set_xlabel("base learning rate (log scale)")
-    ax.set_ylabel("final train loss (loss units)")
-    ax.grid(alpha=0.3)
-    _legend_outside(fig, axes)
+        name = sensitivity_name(group, data.multi_store)
+        colour = palette.colour(group["optimizer"].iloc[0])
+        ax.plot(summary["lr"], summary["median"], color=colour, marker=MARKERS[i % len(MARKERS)],
+                linestyle=LINESTYLES[i % len(LINESTYLES)], label=name, lw=1.4, ms=5)
+        # IQR as one collection of bars (errorbar makes three artists per point: slow on big grids)
+        ax.vlines(summary["lr"], summary["q25"], summary["q75"], color=colour, lw=1.2)
+    set_scale(ax, "y", done["headline_final"])
+    set_scale(ax, "x", grids["lr"], prefer_log=True)
+    _mark_diverged_lrs(ax, grids, palette)
+    meta = info.metric(info.headline)
+    _finish(ax, "base learning rate", f"final {meta.label}" + (f" ({meta.unit})" if meta.unit else ""))
+    _legend_below(fig, *ax.get_legend_handles_labels(), 3)
+    return to_svg(fig)
+
+
+def _mark_diverged_lrs(ax: Any, grids: pd.DataFrame, palette: Palette) -> None:
+    """× at the top of the axis for every (grid, lr) with a diverged or failed seed, labelled bad/total."""
+    bad = grids[grids["status"] != "completed"]
+    if bad.empty:
+        return
+    top = ax.get_ylim()[1]
+    stacked: dict[float, int] = {}
+    for (grid, lr), group in bad.groupby(["grid", "lr"], sort=True):
+        total = int(((grids["grid"] == grid) & (grids["lr"] == lr)).sum())
+        colour = palette.colour(group["optimizer"].iloc[0])
+        row = stacked[lr] = stacked.get(lr, -1) + 1  # several grids bad at one lr: labels stack downwards
+        ax.plot([lr], [top], marker="x", ms=8, color=colour, lw=0, clip_on=False)
+        ax.annotate(f"{len(group)}/{total}", (lr, top), textcoords="offset points", xytext=(5, -12 - 10 * row),
+                    fontsize=7, color=colour)
+
+
+def kappa_table(data: ReportData) -> pd.DataFrame:
+    """When a study sweeps ``kappa``: per task name, optimizer and κ, the best configuration's median steps
+    to the target (its lr tuned per κ by the study's grid), over completed seeds."""
+    rows = []
+    for task_label in data.tasks:
+        info = data.infos[task_label]
+        kappa = info.task_params.get("kappa", info.facts.get("kappa"))
+        if kappa is None:
+            continue
+        done = data.task_trials(task_label, completed_only=True)
+        if done.empty:
+            continue
+        per_config = done.groupby(["optimizer", "config"])["steps_to_target"].median().reset_index()
+        best = per_config.sort_values("steps_to_target").groupby("optimizer").first().reset_index()
+        for _, r in best.iterrows():
+            rows.append({"task": str(done["task"].iloc[0]), "kappa": float(kappa), "optimizer": r["optimizer"],
+                         "config": r["config"], "steps_to_target": float(r["steps_to_target"])})
+    table = pd.DataFrame(rows)
+    if table.empty or table.groupby("task")["kappa"].nunique().max() < 2:
+        return pd.DataFrame()
+    return table
+
+
+def kappa_slopes(table: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Least-squares slope of log(steps to target) against log κ per (task, optimizer), finite points only."""
+    slopes = {}
+    for (task, optimizer), group in table.groupby(["task", "optimizer"], sort=True):
+        finite = group[np.isfinite(group["steps_to_target"]) & (group["steps_to_target"] > 0)]
+        if finite["kappa"].nunique() >= 2:
+            slopes[(task, optimizer)] = float(np.polyfit(np.log(finite["kappa"]), np.log(finite["steps_to_target"]),
+                                                         1)[0])
+    return slopes
+
+
+@styled
+def kappa_view(table: pd.DataFrame, palette: Palette) -> str | None:
+    """Steps to target against κ on log-log axes with the fitted slope per optimizer in its label."""
+    if table.empty:
+        return None
+    slopes = kappa_slopes(table)
+    fig, axes = _figure(1, 1, 3.8, legend_rows=legend_rows(table.groupby(["task", "optimizer"]).ngroups, 3))
+    ax = axes[0, 0]
+    for i, ((task, optimizer), group) in enumerate(table.groupby(["task", "optimizer"], sort=True)):
+        group = group.sort_values("kappa")
+        slope = slopes.get((task, optimizer))
+        label = f"{task} · {optimizer}: slope {slope:.2f}" if slope is not None else f"{task} · {optimizer}"
+        ax.plot(group["kappa"], group["steps_to_target"].where(np.isfinite(group["steps_to_target"])),
+                color=palette.colour(optimizer), marker=MARKERS[i % len(MARKERS)], lw=1.6, label=label)
+    set_scale(ax, "x", table["kappa"], prefer_log=True)
+    set_scale(ax, "y", table["steps_to_target"], prefer_log=True)
+    _finish(ax, "condition number κ = L/μ", "steps to target (median, best lr)")
+    _legend_below(fig, *ax.get_legend_handles_labels(), 3)
     return to_svg(fig)
 
 
@@ -334,36 +523,21 @@ def lr_sensitivity(data: ReportData, task_label: str, palette: Palette) -> str |
 def performance_profile(profile: pd.DataFrame, optimizer_of: dict[str, str], palette: Palette,
                         cost_label: str) -> str:
     """ρ(τ) per configuration: the fraction of tasks solved within τ × the fastest configuration."""
-    fig, axes = _figure(1, 1, 3.6)
+    fig, axes = _figure(1, 1, 3.4, legend_rows=legend_rows(len(profile.columns), 3))
     ax = axes[0, 0]
     seen: dict[str, int] = {}
     for config in profile.columns:
         optimizer = optimizer_of.get(config, "")
         seen[optimizer] = seen.get(optimizer, -1) + 1  # variants of one optimizer: same colour, new dash
         ax.step(profile.index, profile[config], where="post", color=palette.colour(optimizer),
-                linestyle=LINESTYLES[seen[optimizer] % len(LINESTYLES)], label=config, lw=1.6)
-    _log_axis(ax, "x", 2)
+                linestyle=LINESTYLES[seen[optimizer] % len(LINESTYLES)], label=config, lw=1.6,
+                marker=MARKERS[seen[optimizer] % len(MARKERS)], markevery=max(1, len(profile) // 5))
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([1, 1.5, 2, 3, 4]))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlim(1, profile.index.max())
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel(f"τ: within this factor of the fastest {cost_label}")
-    ax.set_ylabel("fraction of tasks ρ(τ)")
-    ax.grid(alpha=0.3)
-    _legend_outside(fig, axes)
-    return to_svg(fig)
-
-
-@styled
-def overhead(table: pd.DataFrame, palette: Palette) -> str | None:
-    """Time per step relative to SGD on the same task and batch size, one bar per configuration."""
-    if table.empty:
-        return None
-    fig, axes = _figure(1, 1, max(2.2, 0.28 * len(table) + 1.0))
-    ax = axes[0, 0]
-    labels = (table["task_label"] + " · " + table["config"]).tolist()
-    ax.barh(range(len(table)), table["overhead"], color=[palette.colour(o) for o in table["optimizer"]])
-    ax.axvline(1.0, color="black", lw=0.8)
-    ax.set_yticks(range(len(table)), labels)
-    ax.invert_yaxis()
-    ax.set_xlabel("time per step ÷ SGD's time per step (same task, batch size)")
-    ax.grid(alpha=0.3, axis="x")
+    _finish(ax, f"τ: within this factor of the fastest {cost_label}", "fraction of tasks ρ(τ)")
+    _legend_below(fig, *ax.get_legend_handles_labels(), 3)
     return to_svg(fig)

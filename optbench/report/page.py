@@ -1,12 +1,13 @@
 """Page assembly: the report's sections as plain data, rendered into one self-contained HTML file.
 
-Owns what each section shows (header, leaderboards, curves, schedules, batch size, 2-D contours, lr
-sensitivity, performance profile, runtime overhead, failed trials) and the HTML itself. The template
+Owns what each section shows (summaries, setup, leaderboards, legends, curves, diagnosis, schedules,
+batch size, 2-D contours, lr sensitivity, κ view, timing, performance profile, tuning, failed trials)
+and the HTML itself. The template
 (``page.html``) is rendered by Jinja2 with autoescaping on, so every name, hyperparameter and error
 message from a store or a plugin is text, never markup; the only unescaped pieces are the SVG figures
 matplotlib wrote (it escapes their text). A Content-Security-Policy allows no network fetch at all and
-only the one inline sorting script (by its hash), so even a missed escape could neither run a script
-nor load anything.
+only the one inline script (table sorting and legend toggles, allowed by its hash), so even a missed
+escape could neither run a script nor load anything; without JavaScript the page reads the same.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 
 import optbench
 from optbench import stats
-from optbench.report import figures
+from optbench.report import figures, setup, summary
 from optbench.report.data import ReportData
 
 SORT_SCRIPT = """
@@ -47,6 +48,16 @@ document.querySelectorAll("table.sortable th").forEach(function (th) {
       if (typeof ka !== typeof kb) { ka = String(ka); kb = String(kb); }
       return (ka < kb ? -1 : ka > kb ? 1 : 0) * (asc ? 1 : -1);
     }).forEach(function (row) { body.appendChild(row); });
+  });
+});
+document.querySelectorAll("button.cfg").forEach(function (button) {
+  button.addEventListener("click", function () {
+    var hidden = button.getAttribute("aria-pressed") !== "true";
+    button.setAttribute("aria-pressed", hidden ? "true" : "false");
+    var section = button.closest("section");
+    section.querySelectorAll('[id*="cfg-' + button.dataset.cfg + '-"]').forEach(function (el) {
+      el.style.display = hidden ? "none" : "";
+    });
   });
 });
 """
@@ -90,7 +101,7 @@ def _sort_key(value: Any) -> float | None:
     return 1e308 if value == math.inf else (-1e308 if value == -math.inf else value)
 
 
-def _median_cell(summary: pd.Series) -> Cell:
+def _median_cell(summary: Any) -> Cell:
     """``median [q25, q75]`` over seeds (just the median with one seed)."""
     median = summary["median"]
     spread = f" [{fmt(summary['q25'], 3)}, {fmt(summary['q75'], 3)}]" if summary["n"] > 1 else ""
@@ -99,99 +110,151 @@ def _median_cell(summary: pd.Series) -> Cell:
     return Cell(fmt(median) + spread, _sort_key(median), title=f"median over {int(summary['n'])} seeds [IQR]")
 
 
+def _summary_cell(values: pd.Series) -> Cell:
+    """``median [q25, q75]`` over the seeds' numbers (NaN left out; inf kept: "never")."""
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        return Cell("—")
+    # with a never-reached (inf) seed, interpolating quartiles gives inf - inf: take the nearest seed
+    method = "linear" if np.isfinite(array).all() else "nearest"
+    q25, median, q75 = np.quantile(array, [0.25, 0.5, 0.75], method=method)
+    return _median_cell({"median": median, "q25": q25, "q75": q75, "n": array.size})
+
+
+def _verdict(config: str, ranking: pd.DataFrame) -> tuple[str, str]:
+    if config not in ranking.index:
+        return "", ""
+    row = ranking.loc[config]
+    one_seed = int(ranking["n"].max()) < 2 or int(row["n"]) < 2
+    if row["is_best"]:
+        return (" ★ best (" + summary.ONE_SEED + ")", "best") if one_seed else (" ★ best", "best")
+    if row["tied_with_best"] and not one_seed:
+        return " ≈ within seed noise of best", "tied"
+    return "", ""
+
+
 def leaderboard(data: ReportData, task_label: str, palette: figures.Palette) -> Table:
-    """One row per configuration: quality, speed to the target, throughput and failures; winner marked."""
-    trials = data.trials[data.trials["task_label"] == task_label]
-    target = data.targets.get(task_label)
-    completed = trials[trials["status"] == "completed"]
-    judge_column, maximize = ("best_val_acc", True) if "best_val_acc" in trials and \
-        trials["best_val_acc"].notna().any() else ("best_train_loss", False)
-    # rank on completed trials; diverged/failed trials are counted, not averaged into the quality
-    ranking = stats.compare_to_best(completed, "config", judge_column, maximize=maximize).set_index("config")
-    quality = [("best_train_loss", "best train loss"), ("final_train_loss", "final train loss")]
-    if "best_val_acc" in trials and trials["best_val_acc"].notna().any():
-        quality.append(("best_val_acc", "best val acc"))
-    if "best_val_loss" in trials and trials["best_val_loss"].notna().any():
-        quality.append(("best_val_loss", "best val loss"))
-    columns = ["configuration", "seeds", *[label for _, label in quality], "steps to target",
-               "time to target (s)", "steps/s", "diverged", "failed"]
+    """One row per configuration: headline score, other declared metrics, speed to the target, time per
+    step, and diverged/failed counts; the winner marked (with the one-seed caveat when it applies)."""
+    info, trials = data.infos[task_label], data.task_trials(task_label)
+    ranking = summary.ranking(data, task_label).set_index("config")
+    headline = info.metric(info.headline)
+    others = [m for m in info.metrics if m != info.headline and f"final_{m}" in trials
+              and trials[f"final_{m}"].notna().any()]
+    columns = ["configuration", "seeds completed", f"best {headline.label}", f"final {headline.label}",
+               *[f"final {info.metric(m).label}" for m in others], "steps to target", "time to target (s)",
+               "time per step (ms)", "diverged", "failed"]
     rows, colours = [], []
     for config, group in trials.groupby("config", sort=True):
         done = group[group["status"] == "completed"]
-        verdict, css = "", ""
-        if config in ranking.index and ranking.loc[config, "is_best"]:
-            verdict, css = " ★ best", "best"
-        elif config in ranking.index and ranking.loc[config, "tied_with_best"]:
-            verdict, css = " ≈ within seed noise of best", "tied"
+        verdict, css = _verdict(str(config), ranking)
         row = [Cell(str(config) + verdict, None, css=css), Cell(f"{len(done)}/{len(group)}", len(done))]
-        for column, _ in quality:
-            frame = done if column in done else pd.DataFrame({column: []})
-            row.append(_median_cell(stats.seed_summary(frame.assign(_all=0), "_all", column).iloc[0])
-                       if len(done) else Cell("—"))
-        for column in ("steps_to_target", "time_to_target", "steps_per_second"):
-            values = done[column] if len(done) else pd.Series([math.nan])
-            row.append(_median_cell(stats.seed_summary(pd.DataFrame({"v": values, "_all": 0}), "_all", "v")
-                                    .iloc[0]) if len(done) else Cell("—"))
-        diverged = int((group["status"] == "diverged").sum())
-        failed = int((group["status"] == "failed").sum())
-        row += [Cell(str(diverged), diverged, css="warn" if diverged else ""),
-                Cell(str(failed), failed, css="warn" if failed else "")]
+        row += [_summary_cell(done["headline_best"]), _summary_cell(done["headline_final"])]
+        row += [_summary_cell(done[f"final_{m}"]) for m in others]
+        row += [_summary_cell(done["steps_to_target"]), _summary_cell(done["time_to_target"]),
+                _summary_cell(1e3 * done["train_time"] / done["steps"].where(done["steps"] > 0))]
+        for status in ("diverged", "failed"):
+            count = int((group["status"] == status).sum())
+            row.append(Cell(str(count), count, css="warn" if count else ""))
         rows.append(row)
         colours.append(palette.hex(str(group["optimizer"].iloc[0])))
-    caption = (f"Winner by median {judge_column} over seeds ({'higher' if maximize else 'lower'} is better); "
-               "≈ marks configurations whose 95 % bootstrap interval of the median difference to the winner "
-               "contains 0.")
+    target = info.target
+    caption = (f"Ranked by the median over completed seeds of the best {headline.label} "
+               f"({'higher' if info.maximize else 'lower'} is better), [interquartile range]. ")
     if target:
-        caption += (f" Target: {target['metric']} {'≥' if target['maximize'] else '≤'} {fmt(target['target'])}"
-                    f" ({int(target['tolerance'] * 100)} % of the way from the best median "
-                    f"{fmt(target['best'])} back to the start {fmt(target['initial'])}).")
+        caption += f"Target: {target['description'] or target['metric']}. "
+    caption += "Time per step: training clock only (evaluation excluded), median [IQR] over seeds."
     return Table(columns, rows, caption, colours)
 
 
-def batch_table(data: ReportData, task_label: str) -> Table | None:
-    table = figures.batch_size_table(data, task_label)
-    if table["batch_size_value"].nunique() < 2:
+def legend(data: ReportData, task_label: str, palette: figures.Palette) -> dict[str, Any]:
+    """The section's shared legend: a button per configuration (colour, line style, marker) and the mapping
+    in words (colour = optimizer; line style and marker = the configurations of one optimizer)."""
+    configs = data.task_trials(task_label).drop_duplicates("config").sort_values("config")
+    entries = [{"config": str(r["config"]), "key": figures.config_key(str(r["config"])),
+                "colour": palette.hex(str(r["optimizer"])), "dash": DASHES[palette.style(str(r["config"]))],
+                "marker": MARKER_GLYPHS.get(palette.marker(str(r["config"])), "●")} for _, r in configs.iterrows()]
+    varying = [name for name, column in (("learning rate and other hyperparameters", "optimizer_label"),
+                                         ("schedule", "schedule_label"), ("batch size", "batch_size"))
+               if configs.groupby("optimizer")[column].nunique().max() > 1]
+    mapping = "Colour = optimizer" + (f"; line style and marker = {', '.join(varying)} within an optimizer"
+                                      if varying else "") + "."
+    return {"entries": entries, "mapping": mapping}
+
+
+DASHES = {"-": "", "--": "6,3", ":": "1.5,2.5", "-.": "6,2,1.5,2"}
+MARKER_GLYPHS = {"o": "●", "s": "■", "^": "▲", "D": "◆", "v": "▼", "P": "✚", "X": "✖", "*": "★"}
+DIAGNOSIS_COLUMNS = ["configuration", "seed", "verdict", "λ_min", "λ_max", "trace", "fraction λ < 0",
+                     "escape step", "sharpness (λ_max)", "ε-sharpness", "gradient noise scale"]
+
+
+def _diagnosis_row(trial: pd.Series, document: dict[str, Any], metric: dict[str, float]) -> list[Cell]:
+    eigenvalues = document.get("eigenvalues") or []
+    negative = (sum(1 for v in eigenvalues if v < 0) / len(eigenvalues)) if eigenvalues else math.nan
+    if not eigenvalues and "hess_negative_fraction" in metric:
+        negative = metric["hess_negative_fraction"]
+    escape = (document.get("escape") or {}).get("step", math.nan)
+    lam_min = document.get("lambda_min", metric.get("hess_lambda_min", math.nan))
+    lam_max = document.get("lambda_max", metric.get("hess_lambda_max", math.nan))
+    values = [lam_min, lam_max, document.get("trace", metric.get("hess_trace", math.nan)), negative, escape,
+              lam_max, document.get("eps_sharpness", metric.get("eps_sharpness", math.nan)),
+              metric.get("grad_noise_scale", math.nan)]
+    return [Cell(str(trial["config"])), Cell(str(trial["seed"]), float(trial["seed"])),
+            Cell(str(document.get("verdict") or document.get("error") or "—")),
+            *[Cell(fmt(v), _sort_key(v)) for v in values]]
+
+
+def diagnosis_table(data: ReportData, task_label: str) -> Table | None:
+    """Critical-point verdicts and curvature per trial, from ``diagnosis/<trial>.json`` and the metrics."""
+    from optbench.report.data import is_diagnostic
+
+    trials = data.task_trials(task_label)
+    names = [m for m in data.metric_names(task_label) if is_diagnostic(m)]
+    rows_metrics = pd.concat([data.task_metric(task_label, m) for m in names]) if names else data.metrics.iloc[:0]
+    last = rows_metrics.sort_values("step").groupby(["trial_id", "metric"])["value"].last()
+    ids = set(last.index.get_level_values(0)) | {t for t in trials["trial_id"] if t in data.diagnoses}
+    if not ids:
         return None
-    value_columns = [c for c in table.columns if c not in ("store", "optimizer", "optimizer_label",
-                                                            "schedule_label", "batch_size_value")]
-    columns = ["optimizer", "schedule", "batch size", *[c.replace("_", " ") for c in value_columns]]
-    if data.multi_store:
-        columns.insert(0, "store")
+    rows = []
+    for _, trial in trials[trials["trial_id"].isin(ids)].sort_values(["config", "seed"]).iterrows():
+        metric = last.loc[trial["trial_id"]].to_dict() if trial["trial_id"] in last.index else {}
+        rows.append(_diagnosis_row(trial, data.diagnoses.get(trial["trial_id"], {}), metric))
+    return Table(DIAGNOSIS_COLUMNS, rows, "At the end of each trial: the second-derivative test's verdict, the "
+                 "Hessian's extreme eigenvalues and trace, the fraction of negative eigenvalues (the lecture's "
+                 "“minimum ratio” is 1 − this), the step along the λ_min eigenvector that escapes a saddle, and "
+                 "sharpness. Diagnostics are not drawn in the convergence figures.")
+
+
+def batch_table(data: ReportData, task_label: str, table: pd.DataFrame) -> Table | None:
+    if table.empty:
+        return None
+    info = data.infos[task_label]
+    label = info.metric(info.headline).label
+    names = {"time_per_update": "time per update (ms)", "time_per_epoch": "time per epoch (s)",
+             "at_equal_updates": f"{label} at equal updates ({int(table.attrs['steps_at'])})",
+             "at_equal_epochs": f"{label} at equal epochs ({table.attrs['epochs_at']:.3g})",
+             "generalization_gap": "generalization gap"}
+    value_columns = [c for c in names if c in table]
+    columns = ["optimizer", "schedule", "batch size", "seeds", *[names[c] for c in value_columns]]
     rows = []
     for _, record in table.iterrows():
         row = [Cell(str(record["optimizer_label"])), Cell(str(record["schedule_label"])),
-               Cell(str(int(record["batch_size_value"])), float(record["batch_size_value"]))]
-        row += [Cell(fmt(record[c]), _sort_key(record[c])) for c in value_columns]
+               Cell(str(int(record["batch_size_value"])), float(record["batch_size_value"])),
+               Cell(str(int(record["seeds"])), float(record["seeds"]))]
+        row += [Cell(fmt(record[c] * (1e3 if c == "time_per_update" else 1)), _sort_key(record[c]))
+                for c in value_columns]
         if data.multi_store:
             row.insert(0, Cell(str(record["store"])))
         rows.append(row)
-    return Table(columns, rows, "Median over completed seeds; times are training time only (evaluation excluded).")
-
-
-def overhead_table(data: ReportData) -> pd.DataFrame:
-    """Median time per step of each configuration ÷ SGD's on the same store, task and batch size."""
-    trials = data.trials[(data.trials["status"] == "completed") & (data.trials["steps"] > 0)]
-    trials = trials.assign(time_per_step=trials["train_time"] / trials["steps"])
-    keys = ["store", "task_label", "batch_size"]
-    sgd = trials[trials["optimizer"] == "sgd"].groupby(keys)["time_per_step"].median().rename("sgd_time")
-    per_config = trials.groupby([*keys, "config", "optimizer"], sort=True)["time_per_step"].median().reset_index()
-    merged = per_config.merge(sgd.reset_index(), on=keys, how="inner")
-    return merged.assign(overhead=merged["time_per_step"] / merged["sgd_time"])
-
-
-def profile_costs(data: ReportData, column: str) -> pd.DataFrame:
-    """Median ``column`` (steps or seconds to target) per task (rows) and configuration (columns).
-
-    A configuration not run on a task counts as never reaching it there; reaching the target before
-    the first step costs the smallest positive amount (profiles divide by the best cost).
-    """
-    key = data.trials["optimizer_label"] + " · " + data.trials["schedule_label"]
     if data.multi_store:
-        key = data.trials["store"] + ": " + key
-    frame = data.trials.assign(profile_key=key)
-    costs = frame.pivot_table(index="task_label", columns="profile_key", values=column, aggfunc="median")
-    floor = 1.0 if column == "steps_to_target" else 1e-6
-    return costs.clip(lower=floor)
+        columns.insert(0, "store")
+    caption = ("Median over completed seeds. Equal updates: every batch size compared after the same number of "
+               "optimizer steps (large batches saw more examples); equal epochs: after the same number of passes "
+               "over the data (small batches made more updates). Times: training clock only.")
+    if "generalization_gap" in table:
+        caption += " Generalization gap: final val loss − full (no-grad) loss on a fixed training subset."
+    return Table(columns, rows, caption)
 
 
 def failures_table(data: ReportData) -> Table | None:
@@ -200,20 +263,14 @@ def failures_table(data: ReportData) -> Table | None:
         return None
     rows = [[Cell(str(r["task_label"])), Cell(str(r["config"])), Cell(str(r["seed"]), float(r["seed"])),
              Cell(str(r["status"])), Cell(fmt(r.get("diverged_step")), _sort_key(r.get("diverged_step"))),
-             Cell(str(r.get("error") or ""))] for _, r in bad.iterrows()]
-    return Table(["task", "configuration", "seed", "status", "diverged at step", "error"], rows)
+             Cell(str(r.get("diverged_reason") or r.get("error") or ""))] for _, r in bad.iterrows()]
+    return Table(["task", "configuration", "seed", "status", "diverged at step", "reason / error"], rows)
 
 
 def tuning_table(data: ReportData) -> Table | None:
-    """The tuning protocol's outcome, for every store that has a ``tune.json``: chosen settings, their
-    search score, and the median over the fresh seeds with the bootstrap verdict against the best."""
-    from optbench.tune import load_tuning
-
+    """Each store's ``tune.json``: chosen settings, their search score, and the fresh-seed verdict."""
     rows = []
-    for label, results in data.stores:
-        if not (results.path / "tune.json").is_file():
-            continue
-        tuning = load_tuning(results.path)
+    for label, tuning in data.tuning:
         protocol = tuning.get("protocol", {})
         verdicts = {(s["task"], s["subject"]): s for s in tuning.get("significance", [])}
         for choice in tuning.get("choices", []):
@@ -237,42 +294,81 @@ def tuning_table(data: ReportData) -> Table | None:
                "median over fresh seeds [IQR]", "seeds", "verdict"]
     if data.multi_store:
         columns.insert(0, "store")
-    return Table(columns, rows, "Every optimizer had the same search budget over its declared lr range; the chosen "
-                 "setting was re-run on fresh seeds. Verdict: bootstrap interval of the median difference to the best.")
+    return Table(columns, rows, "Every optimizer had the same search budget; the chosen setting was re-run on "
+                 "fresh seeds. Verdict: bootstrap interval of the median difference to the best.")
 
 
-def header(data: ReportData) -> list[dict[str, Any]]:
-    """Per store: folder, dates, and each run's configuration and environment (as key/value rows)."""
-    stores = []
-    for label, results in data.stores:
-        manifest = results.manifest
-        runs = []
-        for run in manifest.get("runs", []):
-            config, env = run.get("config", {}), run.get("environment", {})
-            budget = ", ".join(f"{k}={config[k]}" for k in ("steps", "epochs", "seconds") if config.get(k))
-            config_rows = [("tasks", config.get("tasks")), ("optimizers", config.get("optimizers")),
-                           ("schedules", config.get("schedules")), ("batch sizes", config.get("batch_sizes")),
-                           ("seeds", config.get("seeds")), ("budget", budget or "each task's default"),
-                           ("trials", config.get("n_trials")), ("plugins", config.get("plugins"))]
-            env_rows = [(k, env.get(k)) for k in ("optbench", "python", "torch", "numpy", "pandas", "platform",
-                                                  "cpu", "cpu_count", "torch_threads", "gpu", "git_commit")]
-            env_rows.insert(0, ("device", config.get("device")))
-            runs.append({"started": run.get("started", "?"),
-                         "config": [(k, _listing(v)) for k, v in config_rows],
-                         "environment": [(k, _listing(v)) for k, v in env_rows]})
-        trials = data.trials[data.trials["store"] == label]
-        stores.append({"label": label, "path": str(results.path), "created": manifest.get("created", "?"),
-                       "updated": manifest.get("updated", "?"), "runs": runs, "n_trials": len(trials),
-                       "statuses": trials["status"].value_counts().to_dict()})
-    return stores
+def profile_costs(data: ReportData, column: str) -> pd.DataFrame:
+    """Median ``column`` (steps or seconds to target) over completed seeds per task and configuration.
+
+    A configuration not run on a task, or with no completed seed there, counts as never reaching it;
+    reaching the target before the first step costs the smallest positive amount.
+    """
+    done = data.trials[data.trials["status"] == "completed"]
+    key = done["optimizer_label"] + " · " + done["schedule_label"]
+    if data.multi_store:
+        key = done["store"] + ": " + key
+    frame = done.assign(profile_key=key)
+    costs = frame.pivot_table(index="task_label", columns="profile_key", values=column, aggfunc="median")
+    costs = costs.reindex(index=data.tasks)
+    floor = 1.0 if column == "steps_to_target" else 1e-6
+    return costs.clip(lower=floor)
 
 
-def _listing(value: Any) -> str:
-    if value is None or value == []:
-        return "—"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+def profile_section(data: ReportData, palette: figures.Palette) -> dict[str, Any] | None:
+    if len(data.tasks) < 2:
+        return None
+    time_costs, step_costs = profile_costs(data, "time_to_target"), profile_costs(data, "steps_to_target")
+    if time_costs.shape[1] < 2:
+        return None
+    done = data.trials[data.trials["status"] == "completed"]
+    keys = done["optimizer_label"] + " · " + done["schedule_label"]
+    if data.multi_store:
+        keys = done["store"] + ": " + keys
+    optimizer_of = dict(zip(keys, done["optimizer"], strict=True))
+    scores = pd.DataFrame({"by time": stats.algoperf_score(time_costs),
+                           "by steps": stats.algoperf_score(step_costs)}).sort_values("by time", ascending=False)
+    rows = [[Cell(str(k)), Cell(fmt(r["by time"], 3), r["by time"]), Cell(fmt(r["by steps"], 3), r["by steps"])]
+            for k, r in scores.iterrows()]
+    return {"figure": figures.performance_profile(stats.performance_profile(time_costs), optimizer_of, palette,
+                                                  "time to target"),
+            "scores": Table(["configuration", "score (time to target)", "score (steps to target)"], rows,
+                            "AlgoPerf-style score: area under ρ(τ) for τ from 1 to 4, divided by 3 (1 = fastest on "
+                            "every task, 0 = never within 4× of the fastest). Diverged and failed trials are left "
+                            "out; a configuration with no completed seed on a task never reached its target."),
+            "n_tasks": len(time_costs)}
+
+
+def kappa_section(data: ReportData, palette: figures.Palette) -> dict[str, Any] | None:
+    table = figures.kappa_table(data)
+    if table.empty:
+        return None
+    slopes = figures.kappa_slopes(table)
+    rows = [[Cell(task), Cell(optimizer), Cell(f"{slope:.2f}", slope)] for (task, optimizer), slope in slopes.items()]
+    return {"figure": figures.kappa_view(table, palette),
+            "slopes": Table(["task", "optimizer", "fitted slope of log steps vs log κ"], rows,
+                            "Theory for the quadratic: gradient descent needs steps ∝ κ (slope 1), heavy ball "
+                            "∝ √κ (slope 0.5). Per κ the fastest configuration of each optimizer is used.")}
+
+
+def task_section(data: ReportData, task_label: str, palette: figures.Palette, used: set[str]) -> dict[str, Any]:
+    info = data.infos[task_label]
+    batch = figures.batch_size_table(data, task_label)
+    return {
+        "label": task_label, "id": _slug(task_label, used), "summary": summary.task_summary(data, task_label),
+        "notes": info.notes, "legend": legend(data, task_label, palette),
+        "setup": setup.config_rows(data, task_label),
+        "leaderboard": leaderboard(data, task_label, palette),
+        "convergence": figures.convergence(data, task_label, palette),
+        "diagnosis": diagnosis_table(data, task_label),
+        "schedules": figures.lr_schedules(data, task_label, palette),
+        "batch_figure": figures.batch_size(data, task_label, palette, batch),
+        "batch_table": batch_table(data, task_label, batch),
+        "contours": figures.contours(data, task_label, palette),
+        "critical_kinds": sorted({p.get("kind", "") for p in info.critical_points}),
+        "has_surface": bool(info.surface),
+        "sensitivity": figures.lr_sensitivity(data, task_label, palette),
+    }
 
 
 def _slug(text: str, used: set[str]) -> str:
@@ -284,71 +380,30 @@ def _slug(text: str, used: set[str]) -> str:
     return slug
 
 
-def sections(data: ReportData, registry: Any) -> dict[str, Any]:
+def sections(data: ReportData) -> dict[str, Any]:
     """Everything the template shows, computed once."""
     palette = figures.palette_for(data)
     used: set[str] = set()
-    tasks = []
-    for task_label in data.tasks:
-        tasks.append({
-            "label": task_label, "id": _slug(task_label, used),
-            "leaderboard": leaderboard(data, task_label, palette),
-            "convergence": figures.convergence(data, task_label, palette),
-            "schedules": figures.lr_schedules(data, task_label, palette),
-            "batch_figure": figures.batch_size(data, task_label, palette),
-            "batch_table": batch_table(data, task_label),
-            "contours": figures.contours(data, task_label, palette, registry),
-            "sensitivity": figures.lr_sensitivity(data, task_label, palette),
-        })
-    profile = None
-    if len(data.tasks) >= 2:
-        time_costs, step_costs = profile_costs(data, "time_to_target"), profile_costs(data, "steps_to_target")
-        if time_costs.shape[1] >= 2:
-            optimizer_of = {}
-            for key, optimizer_name in zip(data.trials["optimizer_label"] + " · " + data.trials["schedule_label"],
-                                           data.trials["optimizer"], strict=True):
-                optimizer_of[key] = optimizer_name
-            if data.multi_store:
-                optimizer_of = {f"{s}: {k}": v for s in data.trials["store"].unique() for k, v in optimizer_of.items()}
-            scores = pd.DataFrame({"by time": stats.algoperf_score(time_costs),
-                                   "by steps": stats.algoperf_score(step_costs)}).sort_values("by time",
-                                                                                               ascending=False)
-            rows = [[Cell(str(k)), Cell(fmt(r["by time"], 3), r["by time"]), Cell(fmt(r["by steps"], 3), r["by steps"])]
-                    for k, r in scores.iterrows()]
-            profile = {
-                "figure": figures.performance_profile(stats.performance_profile(time_costs), optimizer_of, palette,
-                                                      "time to target"),
-                "scores": Table(["configuration", "score (time to target)", "score (steps to target)"], rows,
-                                "AlgoPerf-style score: area under ρ(τ) for τ from 1 to 4, divided by 3 "
-                                "(1 = fastest on every task, 0 = never within 4× of the fastest)."),
-                "n_tasks": len(time_costs),
-            }
-    overhead = overhead_table(data)
-    overhead_rows = [[Cell(str(r["task_label"])), Cell(str(r["config"])),
-                      Cell(fmt(r["time_per_step"] * 1e3, 3), r["time_per_step"]),
-                      Cell(fmt(r["overhead"], 3) + "×", r["overhead"])] for _, r in overhead.iterrows()]
+    warnings = summary.load_warnings(data)
     return {
-        "tasks": tasks, "profile": profile,
-        "overhead_figure": figures.overhead(overhead, palette),
-        "overhead_table": Table(["task", "configuration", "time per step (ms)", "÷ SGD"], overhead_rows,
-                                "Median training time per step over completed seeds, against SGD on the same "
-                                "store, task and batch size.") if overhead_rows else None,
-        "failures": failures_table(data),
-        "tuning": tuning_table(data),
-        "legend": [(name, palette.hex(name)) for name in sorted(palette.colours)],
+        "overview": summary.cross_task_summary(data, warnings), "noise_sentence": summary.NOISE_SENTENCE,
+        "tasks": [task_section(data, task_label, palette, used) for task_label in data.tasks],
+        "profile": profile_section(data, palette), "kappa": kappa_section(data, palette),
+        "failures": failures_table(data), "tuning": tuning_table(data),
+        "colours": [(name, palette.hex(name)) for name in sorted(palette.colours)],
     }
 
 
-def render(data: ReportData, registry: Any, title: str | None = None) -> str:
+def render(data: ReportData, title: str | None = None) -> str:
     """The whole page as one HTML string."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              loader=jinja2.FunctionLoader(_template_source))
     env.filters["fmt"] = fmt
     script_hash = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
-    context = sections(data, registry)
+    context = sections(data)
     title = title or "optbench report: " + ", ".join(label for label, _ in data.stores)
     return env.get_template("page.html").render(
-        title=title, stores=header(data), script=SORT_SCRIPT, script_hash=script_hash,
+        title=title, stores=setup.stores_section(data), script=SORT_SCRIPT, script_hash=script_hash,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"), version=optbench.__version__,
         n_trials=len(data.trials), **context)
 

@@ -37,3 +37,19 @@ def hostile_report(hostile_store: Path, tmp_path_factory: pytest.TempPathFactory
     from optbench.report import build_report
 
     return build_report([hostile_store], tmp_path_factory.mktemp("report") / "report.html")
+
+
+@pytest.fixture(scope="session")
+def built_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Reports of the synthetic CONTRACT.md-layout stores (tests/report/builders.py), by name."""
+    import builders
+
+    from optbench.report import build_report
+
+    root = tmp_path_factory.mktemp("built")
+    makers = {"score": builders.score_store, "one_seed": lambda p: builders.score_store(p, seeds=1),
+              "phoneme": builders.phoneme_store, "kappa": builders.kappa_store, "saddle": builders.saddle_store}
+    stores = {name: make(root / name) for name, make in makers.items()}
+    reports = {name: build_report([store], root / f"{name}.html") for name, store in stores.items()}
+    reports.update({f"{name}_store": store for name, store in stores.items()})
+    return reports

@@ -32,12 +32,12 @@ def test_page_is_well_formed_html5(hostile_report: Path):
 
 def test_page_has_every_applicable_section(hostile_report: Path):
     html = hostile_report.read_text()
+    # (the schedules figure is left out when every schedule is constant: the labels already say so)
     for heading in ("What was run, when, on what", "Leaderboard", "Convergence", "Trajectories on the surface",
-                    "Learning-rate schedules as run", "Batch size", "Learning-rate sensitivity",
-                    "performance profile", "Runtime overhead relative to SGD"):
+                    "Batch size", "Learning-rate sensitivity", "performance profile", "Summary"):
         assert heading in html, heading
     assert "★ best" in html
-    assert html.count("<svg") >= 8
+    assert html.count('<svg class="figure"') >= 6
     assert "mathdefault" not in html  # log-axis ticks are plain numbers, not unrendered math text
 
 
