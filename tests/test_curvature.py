@@ -272,7 +272,8 @@ def test_noise_scale_measurement_does_not_change_training_randomness() -> None:
 
 def test_run_with_diagnose_and_noise_scale_stores_metrics_and_diagnosis(tmp_path) -> None:
     out = tmp_path / "store"
-    result = CliRunner().invoke(main, ["run", "--seeds", "0", "--tasks", "saddle[x0=0,y0=0],quadratic[dim=5]", "--optims", "sgd",
+    result = CliRunner().invoke(main, ["run", "--seeds", "0", "--tasks", "saddle[x0=0,y0=0],quadratic[dim=5]",
+                                       "--optims", "sgd",
                                        "--batch-sizes", "8", "--steps", "20", "--diagnose",
                                        "--noise-scale", "every=5", "--out", str(out), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -309,7 +310,8 @@ def test_diagnose_command_on_a_saved_trial(tmp_path) -> None:
     assert init.exit_code == 0 and "not critical" in init.output
     missing = runner.invoke(main, ["diagnose", str(out), "zzzz"])
     assert missing.exit_code == 2 and "error: no trial 'zzzz'" in missing.output
-    bad = runner.invoke(main, ["run", "--seeds", "0", "-t", "saddle", "-o", "sgd", "--diagnose", "exampels=3", "--out", str(out)])
+    bad = runner.invoke(main, ["run", "--seeds", "0", "-t", "saddle", "-o", "sgd", "--diagnose", "exampels=3",
+                               "--out", str(out)])
     assert bad.exit_code == 2 and "did you mean 'examples'" in bad.output
 
 
