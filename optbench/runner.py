@@ -570,18 +570,9 @@ def execute(study: Study, on_trial: Callable[[TrialConfig, TrialResult | None], 
     In this process by default; ``workers > 1`` or ``backend="process"|"ray"`` hands the trials to
     :mod:`optbench.backends` (the driver still writes the store).
     """
-    if backend != "sequential" or workers != 1 or address is not None:
-        from optbench.backends import execute as execute_on_backend
+    from optbench.backends import execute as execute_on_backend  # lazy: backends imports this module
 
-        return execute_on_backend(study, on_trial, backend, workers, address)
-    cache = TaskCache(study.registry)
-    for config in study.pending():
-        if on_trial:
-            on_trial(config, None)
-        result = run_trial(config, study.registry, study.options, cache)
-        study.record(result)
-        if on_trial:
-            on_trial(config, result)
+    execute_on_backend(study, on_trial, backend, workers, address)
 
 
 def run(
