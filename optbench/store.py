@@ -58,20 +58,28 @@ METRIC_COLUMNS = METRIC_SCHEMA.names
 CHECKPOINT_KINDS = ("best", "final")
 # what a killed writer leaves behind: mkstemp names (".<name>.<random>.tmp") and the older "<name>.tmp<pid>"
 _TEMPORARY = re.compile(r"^\..+\.tmp$|\.tmp\d+$")
-_UMASK: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
 # the one write path
 # ---------------------------------------------------------------------------------------------
 
+def _umask() -> int:
+    """The process's umask: read from /proc where there is one (setting it to read it races threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _file_mode() -> int:
-    """0666 less the umask, what ``open()`` gives a new file (mkstemp would give 0600)."""
-    global _UMASK
-    if _UMASK is None:
-        _UMASK = os.umask(0o022)  # reading the umask means setting it; put it straight back
-        os.umask(_UMASK)
-    return 0o666 & ~_UMASK
+    """0666 less the umask, what ``open()`` gives a new file (mkstemp alone would give 0600)."""
+    return 0o666 & ~_umask()
 
 
 def _atomic_write_bytes(path: Path, write: Callable[[Any], Any]) -> None:
