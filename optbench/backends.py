@@ -156,7 +156,7 @@ def _portable_error(exc: BaseException) -> BaseException:
         pickle.loads(pickle.dumps(exc))
     except Exception:
         return RuntimeError(f"in an optbench worker:\n{text}")
-    if not isinstance(exc, OptbenchError):
+    if not isinstance(exc, OptbenchError) and hasattr(exc, "add_note"):  # Python >= 3.11
         exc.add_note(f"in an optbench worker:\n{text}")
     return exc
 

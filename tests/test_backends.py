@@ -13,11 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 import optbench
+from optbench import backends
 from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
 from optbench.runner import execute, prepare
@@ -169,6 +171,30 @@ def test_a_dead_worker_stops_the_study_naming_its_trial(sequential_store: Path, 
     _wait_until(lambda: not _worker_pids(), 30, "the pool's processes to be reaped")
     execute(prepare(**GRID, out=out, threads=1))
     _assert_same_store(sequential_store, out)
+
+
+def test_backends_need_only_the_study_protocol(tmp_path: Path) -> None:
+    """pending/record/registry/options/store is all a backend uses: a stand-in study runs."""
+    study = prepare(**GRID, out=tmp_path / "s", threads=1)
+    recorded: list[str] = []
+    stand_in = SimpleNamespace(registry=study.registry, options=study.options, store=study.store,
+                               pending=study.pending, record=lambda result: recorded.append(result.row["trial_id"]))
+    backends.execute(stand_in)
+    assert sorted(recorded) == sorted(c.trial_id for c in study.configs)
+
+
+def test_worker_errors_cross_the_pipe_intact() -> None:
+    user = backends._portable_error(SpecError("bad lr"))
+    assert type(user) is SpecError and str(user) == "bad lr"
+
+    class Local(Exception):  # a class defined in a function does not pickle
+        pass
+
+    try:
+        raise Local("deep bug")
+    except Local as exc:
+        bug = backends._portable_error(exc)
+    assert isinstance(bug, RuntimeError) and "deep bug" in str(bug) and "Traceback" in str(bug)
 
 
 @pytest.mark.slow
