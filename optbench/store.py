@@ -33,7 +33,8 @@ import subprocess
 import tempfile
 import unicodedata
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -231,19 +232,36 @@ class Store:
         except OSError as exc:
             raise OptbenchError(f"cannot write results to {self.path}: {exc.strerror or exc}") from None
         if fresh:
-            self.read_manifest()  # a foreign manifest refuses before anything is written
-            self._remove_temporaries()
-            self._quarantine_unreadable()
+            try:
+                self.read_manifest()  # a foreign manifest refuses before anything is written
+                self._remove_temporaries()
+                self._quarantine_unreadable()
+            except BaseException:
+                self.release()
+                raise
         return self
 
     def _writer(self) -> bool:
-        """Hold the store's write lock from the first write on; True when this call took it."""
+        """Hold the store's write lock until :meth:`release`; True when this call took it for the process."""
         if self._locked:
             return False
         self.path.mkdir(parents=True, exist_ok=True)
         fresh = _acquire_lock(self.path)
         self._locked = True
         return fresh
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The lock around one write: the held one, or taken just for this write (a long-lived process
+        that wrote a diagnosis must not keep other writers out afterwards)."""
+        if self._locked:
+            yield
+            return
+        self._writer()
+        try:
+            yield
+        finally:
+            self.release()
 
     def release(self) -> None:
         """Give up the write lock (the OS also drops it when the process ends, however it ends)."""
@@ -290,18 +308,18 @@ class Store:
     # writing ---------------------------------------------------------------------------------
     def write_trial(self, row: dict[str, Any], metrics: pd.DataFrame) -> None:
         """Record one finished trial: metrics first, then the trial row that marks it finished."""
-        self._writer()
         trial_id = row["trial_id"]
-        _write_parquet(metrics.reindex(columns=METRIC_COLUMNS), self.metrics_dir / f"{trial_id}.parquet",
-                       METRIC_SCHEMA)
-        _write_parquet(pd.DataFrame([row]), self.trials_dir / f"{trial_id}.parquet")
+        with self._writing():
+            _write_parquet(metrics.reindex(columns=METRIC_COLUMNS), self.metrics_dir / f"{trial_id}.parquet",
+                           METRIC_SCHEMA)
+            _write_parquet(pd.DataFrame([row]), self.trials_dir / f"{trial_id}.parquet")
 
     def write_bytes(self, relative: str, data: bytes) -> Path:
         """Write ``data`` to ``relative`` inside the store, atomically and under the lock."""
-        self._writer()
         path = self.path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_bytes(path, lambda handle: handle.write(data))
+        with self._writing():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write_bytes(path, lambda handle: handle.write(data))
         return path
 
     def write_json(self, relative: str, payload: Any) -> Path:
@@ -331,13 +349,13 @@ class Store:
 
     def update_manifest(self, run_config: dict[str, Any]) -> dict[str, Any]:
         """Append this run's configuration and environment to the manifest (atomically, under the lock)."""
-        self._writer()
-        manifest = self.read_manifest()
-        manifest.setdefault("created", _now())
-        manifest["updated"] = _now()
-        manifest.setdefault("runs", []).append({"started": _now(), "config": run_config,
-                                                "environment": environment()})
-        self.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode())
+        with self._writing():  # read, append and write under one lock: no run's entry is lost
+            manifest = self.read_manifest()
+            manifest.setdefault("created", _now())
+            manifest["updated"] = _now()
+            manifest.setdefault("runs", []).append({"started": _now(), "config": run_config,
+                                                    "environment": environment()})
+            self.write_bytes("manifest.json", json.dumps(manifest, indent=2, default=str).encode())
         return manifest
 
     # reading ---------------------------------------------------------------------------------

@@ -239,3 +239,17 @@ def test_safe_slug_stays_inside_its_folder(tmp_path: Path, name: str) -> None:
     assert slug and "/" not in slug and "\\" not in slug and ".." not in slug and not slug.startswith(".")
     assert (tmp_path / slug).resolve().parent == tmp_path.resolve()
     assert safe_slug("quadratic[dim=5]+saddle") == "quadratic-dim=5-+saddle"
+
+
+def test_a_single_write_does_not_keep_the_lock(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    _small_store(out)  # run, then release at the end of execute
+    Store(out).write_diagnosis("t", {"x": 1.0})  # a lone write takes the lock only while it writes
+    holder = _lock_holder(out)  # another process can take it: this one holds nothing any more
+    holder.communicate("")
+    (out / "manifest.json").write_text("[]")
+    with pytest.raises(OptbenchError, match="not an optbench manifest"):
+        Store(out).create()
+    (out / "manifest.json").unlink()
+    holder = _lock_holder(out)  # the refused create() let go of the lock too
+    holder.communicate("")
