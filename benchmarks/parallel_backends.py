@@ -11,7 +11,8 @@ So each repeat measures, back to back,
    speed-up = T_sequential / T_pool;
 
 and reports the pool's efficiency = speed-up / capacity (target ≥ 0.9), with medians and the spread over
-repeats, and the 1-minute load average before and after every repeat.
+repeats, and the 1-minute load average before and after every repeat. The pool's start-up is estimated as
+the delay of its first finished trial over the sequential run's first (spawning, importing torch, the registry).
 """
 
 from __future__ import annotations
@@ -55,21 +56,25 @@ def loop_seconds(processes: int) -> float:
     return max(ends) - started
 
 
-def grid_seconds(root: Path, name: str, steps: int, seeds: str, **backend: object) -> float:
+def grid_seconds(root: Path, name: str, steps: int, seeds: str, **backend: object) -> tuple[float, float]:
+    """Wall time of the grid, and when its first trial came back (for the pool: start-up + one trial)."""
     study = prepare(TASKS, OPTIMS, seeds=seeds, steps=steps, out=root / name, threads=1)
+    first: list[float] = []
     started = time.perf_counter()
-    execute(study, **backend)  # type: ignore[arg-type]
-    return time.perf_counter() - started
+    execute(study, lambda config, result: first.append(time.perf_counter()) if result and not first else None,
+            **backend)  # type: ignore[arg-type]
+    return time.perf_counter() - started, first[0] - started
 
 
 def one_repeat(root: Path, index: int, steps: int, seeds: str) -> dict[str, float]:
     load_before = os.getloadavg()[0]
     one, two = loop_seconds(1), loop_seconds(2)
-    sequential = grid_seconds(root, f"seq{index}", steps, seeds)
-    pool = grid_seconds(root, f"pool{index}", steps, seeds, backend="process", workers=2)
+    sequential, sequential_first = grid_seconds(root, f"seq{index}", steps, seeds)
+    pool, pool_first = grid_seconds(root, f"pool{index}", steps, seeds, backend="process", workers=2)
     capacity, speedup = 2 * one / two, sequential / pool
     return {"load_before": load_before, "load_after": os.getloadavg()[0], "capacity": capacity,
-            "speedup": speedup, "efficiency": speedup / capacity, "sequential_s": sequential, "pool_s": pool}
+            "speedup": speedup, "efficiency": speedup / capacity, "sequential_s": sequential, "pool_s": pool,
+            "startup_s": pool_first - sequential_first}
 
 
 def _summary(values: list[float]) -> str:
@@ -92,7 +97,8 @@ def main() -> None:
             rows.append(row)
             print(f"repeat {index}: load {row['load_before']:.2f}→{row['load_after']:.2f}  capacity "
                   f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  2 workers {row['pool_s']:.1f} s"
-                  f"  speed-up {row['speedup']:.2f}×  efficiency {row['efficiency']:.2f}")
+                  f"  speed-up {row['speedup']:.2f}×  efficiency {row['efficiency']:.2f}"
+                  f"  (pool start-up ≈ {row['startup_s']:.1f} s)")
         for key in ("capacity", "speedup", "efficiency"):
             print(f"{key:10s} {_summary([row[key] for row in rows])}")
 
