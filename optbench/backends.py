@@ -1,28 +1,43 @@
 """Execution backends: where a study's pending trials run. The driver alone ever writes the store.
 
-- ``sequential``: every trial in this process, one after another (what ``runner.execute`` does).
-- ``process``: a local pool of N worker processes (``--workers N``). Workers start with the ``spawn``
-  context (no forked copies of torch's thread pools or of the driver's open files), each sets its torch
-  threads to ``max(1, cores // N)`` so N workers don't oversubscribe the cores, and rebuilds the
-  registry from the study's plugin list (a registry holds functions from plugin files, which need not
-  pickle). Finished trials stream back and the driver records each as it arrives, so progress is live.
+- ``sequential``: every trial in this process, one after another.
+- ``process``: a small explicit pool of N worker processes (``--workers N``), started once per study
+  with the ``spawn`` context (no forked copies of torch's thread pools or of the driver's open files).
+  Each worker sets its torch threads to ``max(1, cores // N)`` (never more than the driver's own setting),
+  rebuilds the registry from the study's plugin list (a registry holds functions from plugin files, which
+  need not pickle) and keeps it and its task cache for the whole study, so each task's data is loaded once
+  per worker. The driver talks to each worker over its own pipe, one trial at a time, and waits on the
+  pipes *and* the process sentinels together (``multiprocessing.connection.wait``), so a worker that dies
+  is seen the moment it dies, without polling.
 - ``ray``: each trial is a Ray task (``--backend ray --address ...``); results come back to the driver,
   which records them, so a Ray run resumes exactly like a local one (only missing trials are submitted).
 
 Crash safety comes from the store (atomic per-trial files written by the driver): killing a worker or
-the driver loses at most the trials in flight, and a rerun runs exactly those. A dead worker process
-stops the study with a one-line :class:`~optbench.errors.OptbenchError` that says to rerun.
+the driver loses at most the trials in flight, and a rerun runs exactly those. A worker that dies stops
+the study: the other workers are stopped and :class:`WorkerDied` (an :class:`~optbench.errors.OptbenchError`,
+so exit 2 on the CLI) names the trial it was running and says to rerun. Workers die with their driver:
+on Linux the kernel kills them (``PR_SET_PDEATHSIG``), elsewhere a thread in each worker waits on the
+pipe to its parent, which the OS closes when the parent dies however it dies.
+
+This module sees the study only through :class:`StudyLike` and calls only trial-level functions; it never
+imports the study module, so data flows one way: study → backends → trial.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import pickle
+import signal
+import sys
+import threading
+import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -34,6 +49,24 @@ from optbench.trial import Options, TrialConfig, TrialResult
 
 BACKENDS = ("sequential", "process", "ray")
 OnTrial = Callable[[TrialConfig, "TrialResult | None"], None]
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+class StudyLike(Protocol):
+    """What a backend needs of a study: its pending trials, where results go, and how trials run."""
+
+    registry: Registry
+    options: Options
+    store: Any  # optbench.store.Store
+
+    def pending(self) -> list[TrialConfig]: ...
+
+    def record(self, result: TrialResult) -> None: ...
+
+
+class WorkerDied(OptbenchError):
+    """A worker process ended while running a trial (killed, out of memory, or crashed in native code)."""
+
 
 # per-process state of a worker: its registry and task cache, keyed by the plugin list they came from
 _worker_state: dict[tuple[str, ...], tuple[Registry, TaskCache]] = {}
@@ -63,21 +96,6 @@ def _worker_registry(plugin_sources: Sequence[str]) -> tuple[Registry, TaskCache
     return _worker_state[key]
 
 
-def _init_process_worker(plugin_sources: list[str], threads: int) -> None:
-    torch.set_num_threads(threads)
-    _worker_registry(plugin_sources)
-
-
-def _run_in_worker(config: TrialConfig, options: Options, plugin_sources: list[str]) -> TrialResult:
-    registry, cache = _worker_registry(plugin_sources)
-    return run_trial(config, registry, options, cache)
-
-
-def _run_in_ray_task(config: TrialConfig, options: Options, plugin_sources: list[str], threads: int) -> TrialResult:
-    torch.set_num_threads(threads)  # Ray reuses worker processes; set it for every task, it is cheap
-    return _run_in_worker(config, options, plugin_sources)
-
-
 def validate_backend(backend: str, workers: int, address: str | None) -> str:
     """Check the backend options; ``sequential`` with ``workers > 1`` means ``process``."""
     backend = backend.lower()
@@ -92,40 +110,206 @@ def validate_backend(backend: str, workers: int, address: str | None) -> str:
     return backend
 
 
-def execute_processes(study: Any, workers: int, on_trial: OnTrial | None = None,
+# ---------------------------------------------------------------------------------------------
+# sequential
+# ---------------------------------------------------------------------------------------------
+
+def execute_sequential(study: StudyLike, on_trial: OnTrial | None = None) -> None:
+    """Run the pending trials one after another in this process, recording each as it ends."""
+    cache = TaskCache(study.registry)
+    for config in study.pending():
+        if on_trial:
+            on_trial(config, None)
+        result = run_trial(config, study.registry, study.options, cache)
+        study.record(result)
+        if on_trial:
+            on_trial(config, result)
+
+
+# ---------------------------------------------------------------------------------------------
+# the worker side of the process pool
+# ---------------------------------------------------------------------------------------------
+
+def _exit_when_parent_dies() -> None:
+    """Make this worker end with its driver: the kernel's parent-death signal, and a watcher thread."""
+    parent = multiprocessing.parent_process()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: the thread below still ends the worker
+    if parent is None:
+        return
+    if os.getppid() != parent.pid:  # the parent died before prctl took effect
+        os._exit(1)
+    # the sentinel is a pipe whose other end only the parent holds: readable (EOF) once the parent is gone
+    threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True,
+                     name="optbench-parent-watch").start()
+
+
+def _portable_error(exc: BaseException) -> BaseException:
+    """``exc`` if it pickles (user errors keep their type and one-line message), else a RuntimeError."""
+    text = "".join(traceback.format_exception(exc))
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"in an optbench worker:\n{text}")
+    if not isinstance(exc, OptbenchError) and hasattr(exc, "add_note"):  # Python >= 3.11
+        exc.add_note(f"in an optbench worker:\n{text}")
+    return exc
+
+
+def _worker_main(conn: Connection, plugin_sources: list[str], threads: int) -> None:
+    """A worker: load the registry once, then run trials sent over ``conn`` until told to stop."""
+    _exit_when_parent_dies()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it stops us
+    torch.set_num_threads(threads)
+    try:
+        registry, cache = _worker_registry(plugin_sources)
+        startup_error: BaseException | None = None
+    except Exception as exc:  # reported with the first trial, where the driver is listening
+        startup_error = exc
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        config, options = message
+        try:
+            if startup_error is not None:
+                raise startup_error
+            reply: tuple[str, Any] = ("result", run_trial(config, registry, options, cache))
+        except Exception as exc:
+            reply = ("error", _portable_error(exc))
+        conn.send(reply)
+
+
+# ---------------------------------------------------------------------------------------------
+# the driver side of the process pool
+# ---------------------------------------------------------------------------------------------
+
+class _Worker:
+    """One worker process, its pipe, and the trial it is running (None when idle)."""
+
+    def __init__(self, context: Any, plugin_sources: list[str], threads: int, number: int):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, plugin_sources, threads),
+                                       name=f"optbench-worker-{number}", daemon=True)
+        self.process.start()
+        child.close()  # the worker holds the only other end: its death is EOF here
+        self.trial: TrialConfig | None = None
+
+    def start(self, config: TrialConfig, options: Options) -> bool:
+        """Hand ``config`` to the worker; False when the worker is already gone."""
+        self.trial = config
+        try:
+            self.conn.send((config, options))
+        except OSError:  # BrokenPipeError: it died while idle
+            return False
+        return True
+
+    def reply(self) -> tuple[str, Any] | None:
+        """The worker's answer for its trial, or None when it died without one."""
+        try:
+            if self.conn.poll():  # an answer sent just before dying still counts
+                return self.conn.recv()
+        except (EOFError, OSError):
+            pass
+        return None
+
+    def death(self, store_path: Path, missing: int) -> WorkerDied:
+        self.process.join(timeout=10)  # it is dead or dying: this reaps it and gives its exit code
+        code = self.process.exitcode
+        how = (f"killed by signal {-code}" if code is not None and code < 0
+               else f"exit code {code}" if code is not None else "no exit code")
+        trial = self.trial
+        what = f"trial {trial.trial_id} ({trial.label})" if trial else "no trial"
+        return WorkerDied(f"a worker process died ({how}; pid {self.process.pid}) while running {what}; "
+                          f"finished trials are in {store_path}; rerun the same command to run the "
+                          f"{missing} missing ones")
+
+    def stop(self, graceful: bool) -> None:
+        if graceful and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        else:
+            self.process.kill()
+
+    def close(self) -> None:
+        self.process.join(timeout=30)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        self.process.close()
+
+
+def _hand_out(worker: _Worker, queue: deque[TrialConfig], study: StudyLike, on_trial: OnTrial | None) -> None:
+    if not queue:
+        worker.trial = None
+        return
+    config = queue.popleft()
+    if on_trial:
+        on_trial(config, None)
+    if not worker.start(config, study.options):
+        raise worker.death(study.store.path, len(study.pending()))
+
+
+def _collect(pool: list[_Worker], queue: deque[TrialConfig], study: StudyLike, on_trial: OnTrial | None) -> None:
+    """Wait until some worker answers or dies; record answers and hand out the next trials."""
+    busy = [w for w in pool if w.trial is not None]
+    ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+    for worker in busy:
+        if worker.conn not in ready and worker.process.sentinel not in ready:
+            continue
+        answer = worker.reply()
+        if answer is None:
+            raise worker.death(study.store.path, len(study.pending()))
+        kind, payload = answer
+        if kind == "error":
+            raise payload
+        config, worker.trial = worker.trial, None
+        study.record(payload)
+        if on_trial:
+            on_trial(config, payload)  # type: ignore[arg-type]
+        _hand_out(worker, queue, study, on_trial)
+
+
+def execute_processes(study: StudyLike, workers: int, on_trial: OnTrial | None = None,
                       start_method: str = "spawn") -> None:
-    """Run the pending trials in ``workers`` local processes, recording each as it finishes."""
-    pending = study.pending()
-    if not pending:
+    """Run the pending trials in ``workers`` local processes (started once), recording each as it ends."""
+    queue = deque(study.pending())
+    if not queue:
         return
     sources = portable_plugin_sources(study.registry)
     context = multiprocessing.get_context(start_method)
     # never more than the driver's own setting, so --threads 1 (or torch.set_num_threads) also holds in workers
     threads = min(threads_per_worker(workers), torch.get_num_threads())
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                initializer=_init_process_worker,
-                                                initargs=(sources, threads)) as pool:
-        futures = {pool.submit(_run_in_worker, config, study.options, sources): config for config in pending}
-        in_flight = list(futures.values())
-        if on_trial:
-            on_trial(in_flight[0], None)
-        try:
-            for future in concurrent.futures.as_completed(futures):
-                config = futures[future]
-                result = future.result()
-                study.record(result)
-                in_flight.remove(config)
-                if on_trial:
-                    on_trial(config, result)
-                    if in_flight:
-                        on_trial(in_flight[0], None)
-        except BrokenProcessPool:
-            for future in futures:
-                future.cancel()
-            missing = len(study.pending())
-            raise OptbenchError(f"a worker process died (killed, or out of memory); finished trials are in "
-                                f"{study.store.path}; rerun the same command to run the {missing} missing "
-                                "ones") from None
+    pool: list[_Worker] = []
+    finished = False
+    try:
+        for number in range(min(workers, len(queue))):
+            pool.append(_Worker(context, sources, threads, number))
+        for worker in pool:
+            _hand_out(worker, queue, study, on_trial)
+        while any(w.trial is not None for w in pool):
+            _collect(pool, queue, study, on_trial)
+        finished = True
+    finally:
+        for worker in pool:
+            worker.stop(graceful=finished)  # on any error the trials in flight are lost anyway
+        for worker in pool:
+            worker.close()
+
+
+def _run_in_ray_task(config: TrialConfig, options: Options, plugin_sources: list[str], threads: int) -> TrialResult:
+    torch.set_num_threads(threads)  # Ray reuses worker processes; set it for every task, it is cheap
+    registry, cache = _worker_registry(plugin_sources)
+    return run_trial(config, registry, options, cache)
 
 
 def _ray_init(address: str | None, num_cpus: int | None) -> bool:
@@ -147,7 +331,7 @@ def _ray_init(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
-def execute_ray(study: Any, address: str | None = None, workers: int | None = None,
+def execute_ray(study: StudyLike, address: str | None = None, workers: int | None = None,
                 on_trial: OnTrial | None = None, threads: int = 1) -> None:
     """Run every pending trial as a Ray task (1 CPU each) and record results as they come back.
 
@@ -191,25 +375,18 @@ def execute_ray(study: Any, address: str | None = None, workers: int | None = No
             ray.shutdown()
 
 
-def execute(study: Any, on_trial: OnTrial | None = None, backend: str = "sequential", workers: int = 1,
+def execute(study: StudyLike, on_trial: OnTrial | None = None, backend: str = "sequential", workers: int = 1,
             address: str | None = None) -> None:
-    """Run a study's pending trials on ``backend`` (see the module docstring)."""
+    """Run a study's pending trials on ``backend`` (see the module docstring), then release the store's lock."""
     backend = validate_backend(backend, workers, address)
-    if backend == "process":
-        execute_processes(study, workers, on_trial)
-    elif backend == "ray":
-        execute_ray(study, address, workers if workers > 1 else None, on_trial)
-    else:
-        execute_sequential(study, on_trial)
-
-
-def execute_sequential(study: Any, on_trial: OnTrial | None = None) -> None:
-    """Every pending trial in this process, one after another."""
-    cache = TaskCache(study.registry)
-    for config in study.pending():
-        if on_trial:
-            on_trial(config, None)
-        result = run_trial(config, study.registry, study.options, cache)
-        study.record(result)
-        if on_trial:
-            on_trial(config, result)
+    try:
+        if backend == "process":
+            execute_processes(study, workers, on_trial)
+        elif backend == "ray":
+            execute_ray(study, address, workers if workers > 1 else None, on_trial)
+        else:
+            execute_sequential(study, on_trial)
+    finally:
+        release = getattr(study.store, "release", None)
+        if release is not None:
+            release()

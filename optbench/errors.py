@@ -50,3 +50,7 @@ class PluginError(OptbenchError):
 
 class DataError(OptbenchError):
     """A data file that is missing or malformed (names the file, the expected and the actual)."""
+
+
+class StoreWarning(UserWarning):
+    """Something the store repaired on its own (e.g. unreadable files moved to ``quarantine/``)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,19 +24,13 @@ import torch
 from optbench.errors import OptbenchError, SpecError
 from optbench.plan import StudySpec, TaskCache, plan, total_steps
 from optbench.registry import Registry, load_registry
-from optbench.store import Store
+from optbench.store import Store, safe_slug
 from optbench.tasks.base import Task
 from optbench.threads import machine_load
 from optbench.trial import Options, TrialConfig, TrialResult
 
 OnTrial = Callable[[TrialConfig, "TrialResult | None"], None]
 SURFACE_GRID = 121  # points per axis of a 2-D surface's stored contour grid
-
-
-def safe_slug(text: str, limit: int = 40) -> str:
-    """A folder-name fragment from user text: letters, digits, '.', '_', '-', '+' only; never '..'."""
-    slug = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")
-    return re.sub(r"\.{2,}", "_", slug)[:limit] or "study"
 
 
 def default_store_path(configs: list[TrialConfig], results_dir: str | Path = "results") -> Path:
@@ -47,7 +40,7 @@ def default_store_path(configs: list[TrialConfig], results_dir: str | Path = "re
     existing = sorted(results_dir.glob(f"*-{digest}")) if results_dir.is_dir() else []
     if existing:
         return existing[-1]
-    tasks = safe_slug("+".join(dict.fromkeys(c.task for c in configs)))
+    tasks = safe_slug("+".join(dict.fromkeys(c.task for c in configs)), 40)
     return results_dir / f"{date.today():%Y%m%d}-{tasks}-{digest}"
 
 

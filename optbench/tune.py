@@ -27,7 +27,6 @@ settings are written to ``tune.json`` (:func:`write_tuning`). Seed statistics co
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -71,7 +70,7 @@ def _task(registry: Registry, name: str, params: dict[str, Any]) -> Task:
 
 def write_tuning(store: Store, result: dict[str, Any]) -> None:
     """Record the tuning outcome as ``tune.json`` in the store (atomically)."""
-    store.write_json("tune.json", result)
+    store.write_tuning(result)
 
 
 # -- the protocol -----------------------------------------------------------------------------------
@@ -395,10 +394,10 @@ def significance(store: Store, choices: list[dict[str, Any]]) -> list[dict[str, 
 
 def load_tuning(path: str | Path) -> dict[str, Any]:
     """Read ``tune.json`` from a store folder."""
-    file = Path(path) / "tune.json"
-    if not file.is_file():
+    tuning = Store(path).read_tuning()
+    if tuning is None:
         raise OptbenchError(f"no tune.json in {path} (run `optbench tune --out {path}` first)")
-    return json.loads(file.read_text())
+    return tuning
 
 
 def sensitivity(trials: pd.DataFrame, tuning: dict[str, Any]) -> pd.DataFrame:

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import random
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from optbench.runner import execute, prepare
 
 import optbench
-from optbench.backends import threads_per_worker, validate_backend
-from optbench.errors import SpecError
-from optbench.study import execute, prepare
+from optbench import backends
+from optbench.backends import WorkerDied, threads_per_worker, validate_backend
+from optbench.errors import OptbenchError, SpecError
 
 GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40}
 VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "wall_time", "steps_per_second", "finished_at", "threads",
@@ -75,31 +82,203 @@ def _finished(out: Path) -> int:
     return len(list((out / "trials").glob("*.parquet"))) if (out / "trials").is_dir() else 0
 
 
+def _wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """A bounded poll of the filesystem (or /proc): the state is what we wait for, not a guessed time."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up after {seconds} s waiting for {what}"
+        time.sleep(0.02)
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(child) for child in out.split()]
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (dead, waiting for a parent that may never reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _worker_pids() -> list[int]:
+    return [p.pid for p in multiprocessing.active_children() if p.name.startswith("optbench-worker")]
+
+
+def _cli(out: Path) -> list[str]:
+    return [sys.executable, "-m", "optbench", "run", "-q", "--tasks", GRID["tasks"], "--optims", GRID["optims"],
+            "--steps", str(GRID["steps"]), "--threads", "1", "--workers", "2", "--out", str(out)]
+
+
+def _launch(out: Path, wait_for: int) -> subprocess.Popen:
+    """Start the CLI run in its own session and return once ``wait_for`` trials are in the store."""
+    proc = subprocess.Popen(_cli(out), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_until(lambda: _finished(out) >= wait_for or proc.poll() is not None, 120, f"{wait_for} trial files")
+    return proc
+
+
+def _run_in_thread(target: Callable[[], None], seconds: float = 180) -> BaseException | None:
+    """Run ``target`` with a deadline, so a hang fails the test instead of freezing the suite."""
+    caught: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the study hung for {seconds} s after a worker was killed"
+    return caught[0] if caught else None
+
+
+def _kill_a_worker_during(out: Path, rng: random.Random) -> tuple[BaseException | None, set[str]]:
+    """Run the grid on 2 workers and SIGKILL a random worker at a random trial event."""
+    study = prepare(**GRID, out=out, threads=1)
+    kill_at = rng.randrange(2 * len(study.configs) - 1)
+    events: list[int] = []
+    in_flight: set[str] = set()
+
+    def on_trial(config, result) -> None:
+        (in_flight.discard if result else in_flight.add)(config.trial_id)
+        events.append(1)
+        if len(events) == kill_at + 1:
+            os.kill(rng.choice(_worker_pids()), signal.SIGKILL)
+
+    return _run_in_thread(lambda: execute(study, on_trial, workers=2)), in_flight
+
+
+def test_a_dead_worker_stops_the_study_naming_its_trial(sequential_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    study = prepare(**GRID, out=out, threads=1)
+    in_flight: set[str] = set()
+
+    def on_trial(config, result) -> None:
+        (in_flight.discard if result else in_flight.add)(config.trial_id)
+        if result is not None and _finished(out) == 1:
+            for pid in _worker_pids():  # both: the busy one is found dead, the idle one on its next trial
+                os.kill(pid, signal.SIGKILL)
+
+    error = _run_in_thread(lambda: execute(study, on_trial, workers=2))
+    assert isinstance(error, WorkerDied) and isinstance(error, OptbenchError)
+    named = re.search(r"while running trial (\w+) \(", str(error))
+    assert named and named.group(1) in in_flight and "killed by signal 9" in str(error)
+    assert "rerun the same command" in str(error) and _finished(out) < len(study.configs)
+    _wait_until(lambda: not _worker_pids(), 30, "the pool's processes to be reaped")
+    execute(prepare(**GRID, out=out, threads=1))
+    _assert_same_store(sequential_store, out)
+
+
+def test_backends_need_only_the_study_protocol(tmp_path: Path) -> None:
+    """pending/record/registry/options/store is all a backend uses: a stand-in study runs."""
+    study = prepare(**GRID, out=tmp_path / "s", threads=1)
+    recorded: list[str] = []
+    stand_in = SimpleNamespace(registry=study.registry, options=study.options, store=study.store,
+                               pending=study.pending, record=lambda result: recorded.append(result.row["trial_id"]))
+    backends.execute(stand_in)
+    assert sorted(recorded) == sorted(c.trial_id for c in study.configs)
+
+
+def test_worker_errors_cross_the_pipe_intact() -> None:
+    user = backends._portable_error(SpecError("bad lr"))
+    assert type(user) is SpecError and str(user) == "bad lr"
+
+    class Local(Exception):  # a class defined in a function does not pickle
+        pass
+
+    try:
+        raise Local("deep bug")
+    except Local as exc:
+        bug = backends._portable_error(exc)
+    assert isinstance(bug, RuntimeError) and "deep bug" in str(bug) and "Traceback" in str(bug)
+
+
+@pytest.mark.slow
+def test_twenty_worker_kills_never_hang_lose_or_duplicate(sequential_store: Path, tmp_path: Path) -> None:
+    rng = random.Random(12)
+    outcomes = []
+    for kill in range(20):
+        out = tmp_path / f"kill{kill}"
+        error, _ = _kill_a_worker_during(out, rng)
+        assert error is None or isinstance(error, WorkerDied), error
+        outcomes.append(type(error).__name__)
+        execute(prepare(**GRID, out=out, threads=1))  # the rerun completes the store
+        _assert_same_store(sequential_store, out)
+    assert "WorkerDied" in outcomes
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", ["driver", "worker"])
 def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, sequential_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    command = [sys.executable, "-m", "optbench", "run", "-q", "--tasks", GRID["tasks"], "--optims", GRID["optims"],
-               "--steps", str(GRID["steps"]), "--workers", "2", "--out", str(out)]
-    # a new session, so the driver and its workers form one process group we can kill at once
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 90
-    while _finished(out) < 1 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = _launch(out, wait_for=1)
     assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
-    killed_at = _finished(out)
     if victim == "driver":
         os.killpg(proc.pid, signal.SIGKILL)  # the whole run dies mid-study, as on an OOM kill or power loss
         proc.wait(timeout=30)
     else:
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        workers = [int(pid) for pid in children]
+        workers = [pid for pid in _children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
         assert workers
         os.kill(workers[-1], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and b"worker process died" in err and b"Traceback" not in err
-    assert killed_at < 6 and _finished(out) < 6
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+        assert b"while running trial " in err and len(err.strip().splitlines()) == 1
+    assert _finished(out) < 6
+    subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)
+    _assert_same_store(sequential_store, out)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.slow
+def test_killing_the_driver_ends_its_workers(tmp_path: Path) -> None:
+    out = tmp_path / "orphans"
+    proc = _launch(out, wait_for=1)
+    assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
+    children = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+    assert len([c for c in children if "resource_tracker" not in _cmdline(c)]) == 2
+    os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
+    proc.wait(timeout=30)
+    try:
+        _wait_until(lambda: all(_gone(pid) for pid in children), 30, f"the driver's children {children} to exit")
+    finally:
+        for pid in children:
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_chaos_twenty_random_kills_of_driver_or_worker(sequential_store: Path, tmp_path: Path) -> None:
+    rng = random.Random(2026)
+    out, kills, stores = tmp_path / "chaos0", 0, 0
+    while kills < 20:
+        proc = _launch(out, wait_for=min(_finished(out) + rng.choice([0, 1, 1, 2]), 5))
+        if proc.poll() is None:
+            victim = rng.choice(["driver", "worker"])
+            workers = [pid for pid in _children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
+            if victim == "driver" or not workers:
+                os.kill(proc.pid, signal.SIGKILL)
+            else:
+                os.kill(rng.choice(workers), signal.SIGKILL)
+            kills += 1
+        proc.communicate(timeout=120)
+        assert proc.returncode in (0, 2, -signal.SIGKILL), proc.returncode
+        if _finished(out) == 6:  # done: it must equal an uninterrupted run; go on with a fresh store
+            subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)  # a no-op rerun
+            _assert_same_store(sequential_store, out)
+            stores += 1
+            out = tmp_path / f"chaos{stores}"
+    subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)
     _assert_same_store(sequential_store, out)
 
 

@@ -13,6 +13,7 @@ import importlib.metadata
 import click
 
 from optbench.cli.check import check_command
+from optbench.cli.common import show_warnings_as_lines
 from optbench.cli.diagnose import diagnose_command
 from optbench.cli.listing import list_command
 from optbench.cli.report import report_command
@@ -29,6 +30,7 @@ COMMAND_GROUP = "optbench.commands"
 @click.pass_context
 def main(ctx: click.Context, plugins: tuple[str, ...]) -> None:
     """optbench: compare optimizers and learning-rate schedules on real runs."""
+    show_warnings_as_lines()
     ctx.ensure_object(dict)
     ctx.obj["plugins"] = plugins
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from optbench.errors import OptbenchError
+from optbench.errors import OptbenchError, StoreWarning
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -25,6 +26,19 @@ class Interrupted(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+def show_warnings_as_lines() -> None:
+    """Print optbench's own warnings (e.g. quarantined store files) as ``warning: ...``, one line each."""
+    default = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> None:
+        if issubclass(category, StoreWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            default(message, category, *args, **kwargs)  # type: ignore[arg-type]
+
+    warnings.showwarning = show
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:

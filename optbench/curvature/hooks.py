@@ -9,7 +9,6 @@ will own these writes once it has a method for them).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch import nn
 
 from optbench.curvature.diagnosis import Diagnosis, diagnose
 from optbench.curvature.noise import noise_scale
-from optbench.errors import OptbenchError, SpecError, did_you_mean
+from optbench.errors import SpecError, did_you_mean
 from optbench.spec import parse_value, split_top_level
 from optbench.tasks.base import Task
 
@@ -150,23 +149,14 @@ def diagnosis_path(store_path: str | Path, trial_id: str) -> Path:
 
 
 def write_diagnosis(store_path: str | Path, trial_id: str, document: dict[str, Any], name: str | None = None) -> Path:
-    """Write ``diagnosis/<name or trial_id>.json`` atomically (temporary file, then rename)."""
-    from optbench.store import _atomic_write_bytes
+    """Write ``diagnosis/<name or trial_id>.json`` through the store (its one atomic write path)."""
+    from optbench.store import Store
 
-    path = Path(store_path) / "diagnosis" / f"{name or trial_id}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(document, indent=2, default=float).encode()
-    _atomic_write_bytes(path, lambda handle: handle.write(payload))
-    return path
+    return Store(store_path).write_diagnosis(name or trial_id, document)
 
 
 def read_diagnoses(store_path: str | Path) -> dict[str, dict[str, Any]]:
     """Every ``diagnosis/*.json`` of a store, keyed by file stem (the trial id for end-of-trial ones)."""
-    folder = Path(store_path) / "diagnosis"
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            out[path.stem] = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise OptbenchError(f"{path} is not valid JSON: {exc}") from None
-    return out
+    from optbench.store import Store
+
+    return Store(store_path).read_diagnoses()

@@ -160,16 +160,6 @@ def config_label(trials: pd.DataFrame, with_store: bool) -> pd.Series:
     return label
 
 
-def _read_json_folder(folder: Path) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        try:
-            out[path.stem] = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise OptbenchError(f"{path} is not readable JSON: {exc}") from None
-    return out
-
-
 def load_stores(paths: Sequence[str | Path]) -> ReportData:
     """Read every store; a missing store or one without trials is a one-line :class:`OptbenchError`."""
     if not paths:
@@ -185,11 +175,13 @@ def load_stores(paths: Sequence[str | Path]) -> ReportData:
         # the same trial id can appear in two stores (same config re-run): key rows by store too
         trial_parts.append(results.trials.assign(store=label))
         metric_parts.append(results.metrics)
-        for key, info in Store(folder).read_task_infos().items():
+        store = Store(folder)
+        for key, info in store.read_task_infos().items():
             task_infos.setdefault(key, info)
-        diagnoses.update({f"{label}/{k}": v for k, v in _read_json_folder(folder / "diagnosis").items()})
-        if (folder / "tune.json").is_file():
-            tuning.append((label, _read_json_folder(folder).get("tune", {})))
+        diagnoses.update({f"{label}/{k}": v for k, v in store.read_diagnoses().items()})
+        tuned = store.read_tuning()
+        if tuned is not None:
+            tuning.append((label, tuned))
     trials = _normalise(pd.concat(trial_parts, ignore_index=True), len(stores) > 1)
     metrics = _metrics_table(metric_parts, [label for label, _ in stores], trials)
     data = ReportData(trials, metrics, stores, diagnoses=diagnoses, tuning=tuning)
