@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import traceback
@@ -57,7 +58,7 @@ class TrainingLoop:
         self.rows: list[tuple[int, float, int, float, str, float]] = []
         self.status, self.error, self.diverged_step = "completed", None, None
         self.step, self.examples, self.clock, self.eval_clock = 0, 0, 0.0, 0.0
-        self.steps_per_epoch, self.last_eval = 1, 0
+        self.steps_per_epoch, self.last_eval, self.last_eval_final = 1, 0, False
         self.epoch_losses: list[float] = []
         self.best_checkpoint_value: float | None = None
         self.best_state: dict[str, Any] | None = None
@@ -99,6 +100,7 @@ class TrainingLoop:
         self.full_batch = task.train_batch(torch.arange(self.n, device=self.device)) \
             if self.batch_size == self.n else None  # fixed data: gather the full batch once
         self.facts["batch_size_value"] = self.batch_size
+        self.eval_takes_final = "final" in inspect.signature(task.evaluate).parameters
 
     def _set_threads(self, step_size: int) -> None:
         choice = choose_threads(self.options.threads, step_size, self.options.workers)
@@ -107,16 +109,17 @@ class TrainingLoop:
             torch.set_num_threads(choice.threads)
         self.facts["threads"], self.facts["threads_reason"] = choice.threads, choice.reason
 
-    def evaluate(self) -> None:
+    def evaluate(self, final: bool = False) -> None:
         started = time.perf_counter()
         self.model.eval()
         with torch.no_grad():
-            results = self.task.evaluate(self.model)
+            results = self.task.evaluate(self.model, final=final) if self.eval_takes_final \
+                else self.task.evaluate(self.model)
         self.model.train()
         for name, value in results.items():
             self.record(name, float(value))
         self._keep_best(results)
-        self.last_eval = self.step
+        self.last_eval, self.last_eval_final = self.step, final or not self.eval_takes_final
         self.eval_clock += time.perf_counter() - started
 
     def _keep_best(self, results: dict[str, float]) -> None:
@@ -161,7 +164,8 @@ class TrainingLoop:
             for name, value in noise.measure(self.task, self.model, self.batch_size, self.config.seed,
                                              self.step).items():
                 self.record(name, value)
-        if self.config.eval_every and self.step - self.last_eval >= self.config.eval_every:
+        if self.config.eval_every and self.step - self.last_eval >= self.config.eval_every \
+                and not self.out_of_budget():  # the last evaluation is finish()'s, on the full data
             self.evaluate()
 
     def out_of_budget(self) -> bool:
@@ -184,7 +188,8 @@ class TrainingLoop:
         if finite:
             self.epoch_losses.append(sum(finite) / len(finite))
             self.record("epoch_train_loss", self.epoch_losses[-1])
-        if self.status == "completed" and not self.config.eval_every and self.last_eval != self.step:
+        if self.status == "completed" and not self.config.eval_every and self.last_eval != self.step \
+                and not self.out_of_budget():
             self.evaluate()  # once per epoch by default
 
     def subset_train_loss(self) -> float:
@@ -205,8 +210,8 @@ class TrainingLoop:
         if self.monitor.at_end() is not None:
             self.status, self.diverged_step = "diverged", self.step
             return
-        if self.last_eval != self.step:
-            self.evaluate()
+        if self.last_eval != self.step or not self.last_eval_final:
+            self.evaluate(final=True)
         self.record("subset_train_loss", self.subset_train_loss())
         if self.options.save_checkpoints:
             self.final_state = _cpu_state(self.model)

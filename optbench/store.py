@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from optbench.errors import OptbenchError, StoreWarning
+from optbench.errors import OptbenchError, StoreWarning, did_you_mean
 
 try:
     import fcntl
@@ -179,6 +179,19 @@ class Results:
         rows = self.metrics[self.metrics["metric"] == metric]
         keep = ["trial_id", "task", "optimizer", "schedule", "batch_size", "seed", "status"]
         return rows.merge(self.trials[[c for c in keep if c in self.trials]], on="trial_id")
+
+    def find_trial(self, wanted: str) -> dict[str, Any]:
+        """The row whose trial id is ``wanted`` or starts with it (unique), else a one-line error."""
+        if self.trials.empty:
+            raise OptbenchError(f"no finished trials in {self.path}")
+        ids = self.trials["trial_id"].tolist()
+        matches = [i for i in ids if i.startswith(wanted)]
+        if len(matches) > 1:
+            raise OptbenchError(f"trial id prefix {wanted!r} is ambiguous in {self.path}: {', '.join(matches[:5])}")
+        if not matches:
+            raise OptbenchError(f"no trial {wanted!r} in {self.path}{did_you_mean(wanted, ids, cutoff=0.3)} "
+                                f"({len(ids)} trials)")
+        return self.trials[self.trials["trial_id"] == matches[0]].iloc[0].to_dict()
 
 
 def _trial_file_problem(path: Path) -> str | None:

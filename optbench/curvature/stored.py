@@ -1,6 +1,6 @@
 """Diagnosing a trial of a store: find it, rebuild its configuration, load its saved weights, diagnose.
 
-This module owns the API behind ``optbench diagnose STORE ID``: :func:`find_trial` (unique id prefix),
+This module owns the API behind ``optbench diagnose STORE ID``: ``Results.find_trial`` (unique id prefix),
 :func:`trial_config_from_row` (a stored row back to its :class:`~optbench.trial.TrialConfig`, data source
 included, checked against the stored id), :func:`load_point` (the model at ``final`` / ``best`` / ``init``
 from ``checkpoints/<id>.final.pt`` / ``checkpoints/<id>.pt`` / the task's ``init_model(seed)``, read with
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from optbench.curvature.hooks import DiagnoseSettings, diagnosis_path, write_diagnosis
-from optbench.errors import OptbenchError, did_you_mean
+from optbench.errors import OptbenchError
 from optbench.tasks.base import Task
 
 POINTS = ("final", "best", "init")
@@ -36,20 +36,6 @@ def trial_config_from_row(row: dict[str, Any]) -> Any:
         raise OptbenchError(f"trial {row['trial_id']}: its stored configuration no longer hashes to its id "
                             f"(got {config.trial_id}); it was written by another optbench version")
     return config
-
-
-def find_trial(trials: Any, wanted: str, store: Path) -> dict[str, Any]:
-    """The row whose trial id is ``wanted`` or starts with it (unique), else a one-line error."""
-    if trials.empty:
-        raise OptbenchError(f"no finished trials in {store}")
-    ids = trials["trial_id"].tolist()
-    matches = [i for i in ids if i.startswith(wanted)]
-    if len(matches) > 1:
-        raise OptbenchError(f"trial id prefix {wanted!r} is ambiguous in {store}: {', '.join(matches[:5])}")
-    if not matches:
-        hint = did_you_mean(wanted, ids, cutoff=0.3)
-        raise OptbenchError(f"no trial {wanted!r} in {store}{hint} ({len(ids)} trials)")
-    return trials[trials["trial_id"] == matches[0]].iloc[0].to_dict()
 
 
 def weights_path(store_path: str | Path, trial_id: str, at: str) -> Path:
@@ -154,7 +140,7 @@ def diagnose_trial(store_path: str | Path, trial_id: str, at: str = "final", set
     if threads is not None and threads < 1:
         raise OptbenchError(f"--threads must be >= 1, got {threads}")
     store = Store(store_path)
-    row = find_trial(store.load().trials, trial_id, store.path)
+    row = store.load().find_trial(trial_id)
     trial_id = row["trial_id"]
     stored = diagnosis_path(store.path, trial_id)
     if at == "final" and settings is None and not recompute and stored.is_file():

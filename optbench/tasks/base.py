@@ -142,8 +142,12 @@ class Task(abc.ABC):
         """Cheap extras recorded every step, outside the clock (e.g. suboptimality, x and y)."""
         return {}
 
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """Validation metrics (e.g. ``val_loss``, ``val_acc``), computed outside the clock under no_grad."""
+    def evaluate(self, model: nn.Module, final: bool = True) -> dict[str, float]:
+        """Validation metrics (e.g. ``val_loss``, ``val_acc``), computed outside the clock under no_grad.
+
+        ``final`` is False for the intermediate evaluations that draw the curves: a task may score a fixed
+        subset then, to keep frequent evaluation cheap; the last evaluation of a trial is always final.
+        (An ``evaluate(self, model)`` without the argument is called the same way every time.)"""
         return {}
 
     def target(self) -> Target | None:

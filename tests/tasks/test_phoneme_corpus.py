@@ -89,8 +89,13 @@ def test_same_seed_gives_byte_identical_corpus_in_libriphone_layout(tmp_path: Pa
 
 def test_default_corpus_is_made_once_in_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPTBENCH_CACHE", str(tmp_path / "cache"))
+    lines: list[str] = []
+    monkeypatch.setattr(C, "progress", lines.append)  # the hook the CLI may replace
     folder = C.default_corpus(TINY)
+    assert len(lines) == 2 and lines[0].startswith("building the built-in phoneme corpus (once")
+    assert str(folder) in lines[0] and lines[1].startswith("built the phoneme corpus")
     assert folder.parent == tmp_path / "cache" / "phoneme" and (folder / "corpus.json").is_file()
     stamp = (folder / "train_labels.txt").stat().st_mtime_ns
     assert C.default_corpus(TINY) == folder and (folder / "train_labels.txt").stat().st_mtime_ns == stamp
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no staging folder left behind
+    assert len(lines) == 2  # a cached corpus says nothing

@@ -106,6 +106,17 @@ def test_tensor_not_t_by_39_float(tmp_path: Path, bad: object, shown: str) -> No
         D.load(root)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_feature_is_a_malformed_file_not_a_diverged_trial(tmp_path: Path, value: float) -> None:
+    root = make_libriphone(tmp_path / "lp")
+    feats = torch.zeros(7, 39)
+    feats[4, 2] = value
+    torch.save(feats, root / "feat" / "train" / "19-198-0003.pt")
+    expected = r"19-198-0003\.pt: malformed data file: expected finite feature values, found -?(nan|inf) at frame 4"
+    with pytest.raises(DataError, match=expected):
+        D.load(root)
+
+
 def test_label_count_differs_from_frames(tmp_path: Path) -> None:
     root = make_libriphone(tmp_path / "lp")
     torch.save(torch.zeros(6, 39), root / "feat" / "train" / "19-198-0003.pt")

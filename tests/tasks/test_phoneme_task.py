@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 from click.testing import CliRunner
+from test_phoneme_data import TEST_LENGTHS, make_libriphone  # same folder (pytest's rootdir-relative import)
 
 import optbench
 from optbench.cli import main
@@ -15,6 +18,7 @@ from optbench.conformance import TASK_CHECKS
 from optbench.errors import SpecError
 from optbench.registry import load_registry
 from optbench.tasks.phoneme import corpus as C
+from optbench.tasks.phoneme import task as T
 from optbench.tasks.phoneme.data import ENV_VAR
 from optbench.tasks.phoneme.task import PhonemeTask, architecture
 
@@ -99,3 +103,92 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     # a relative data_dir (cwd is tmp_path); "/" is the spec's tuple separator, so the parts are re-joined
     result = runner.invoke(main, ["run", "--tasks", "phoneme[data_dir=no/such]", "--optims", "adam"])
     assert result.exit_code == 2 and "phoneme data folder no/such does not exist" in result.output
+
+
+def test_declares_metrics_headline_checkpoint_and_target(with_corpus: Path, tmp_path: Path) -> None:
+    task = PhonemeTask()
+    metrics = task.declared_metrics()
+    assert {name: m.direction for name, m in metrics.items()} == {
+        "train_loss": "min", "val_acc": "max", "val_loss": "min", "train_acc": "max"}
+    assert "cross-entropy" in metrics["val_loss"].label and "subset" in metrics["val_acc"].label
+    assert (task.headline, task.checkpoint_metric) == ("val_acc", "val_acc")
+    assert task.eval_points is not None and task.eval_points >= 10  # ≥ 10 points per validation curve
+    assert not any(hasattr(task, old) for old in ("has_accuracy", "checkpoint_mode", "describe"))
+    assert "squared error" in PhonemeTask(loss="mse").declared_metrics()["val_loss"].label
+    target = task.target()  # the built-in corpus: a measured per-preset value
+    assert target is not None and target.metric == "val_acc" and target.value == T.BUILTIN_TARGETS["medium"]
+    assert PhonemeTask(preset="strong").target().value == T.BUILTIN_TARGETS["strong"]
+    assert PhonemeTask(hidden=32).target() is None and PhonemeTask(loss="mse").target() is None
+    folder = make_libriphone(tmp_path / "lp")  # a libriphone folder: the course's baselines
+    assert [PhonemeTask(preset=p, data_dir=str(folder)).target().value for p in ("simple", "medium", "strong")] \
+        == [0.458, 0.697, 0.750]
+
+
+def test_intermediate_evaluations_use_a_fixed_subset_the_final_one_all_frames(
+        with_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(T, "VAL_SUBSET_FRAMES", 300)
+    monkeypatch.setattr(T, "TRAIN_ACC_FRAMES", 200)
+    task = PhonemeTask(preset="simple", concat=5, hidden=16)
+    assert len(task.val_probe) == 300 and len(task.train_probe) == 200
+    assert torch.equal(task.val_probe, PhonemeTask(preset="simple").val_probe)  # the same frames every time
+    assert set(task.val_probe.tolist()) <= set(task.val_frames.tolist())
+    model = task.init_model(0).eval()
+    labelled = task.data.labelled
+
+    def reference(frames: torch.Tensor) -> tuple[float, float]:  # one batch, no chunks, plain no_grad
+        with torch.no_grad():
+            logits = model(labelled.windows(frames, 5))
+        labels = labelled.labels[frames]
+        return float(F.cross_entropy(logits, labels)), float((logits.argmax(1) == labels).double().mean())
+
+    monkeypatch.setattr(T, "EVAL_CHUNK_VALUES", 39 * 5 * 256)  # force several chunks
+    final, partial = task.evaluate(model), task.evaluate(model, final=False)
+    for result, frames in ((final, task.val_frames), (partial, task.val_probe)):
+        loss, acc = reference(frames)
+        assert result["val_loss"] == pytest.approx(loss, rel=1e-5) and result["val_acc"] == pytest.approx(acc)
+    assert final["train_acc"] == partial["train_acc"] == pytest.approx(reference(task.train_probe)[1])
+
+
+def test_bf16_is_opt_in_and_refused_without_cpu_support(with_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SpecError, match="precision must be one of fp32, bf16"):
+        PhonemeTask(precision="fp16")
+    monkeypatch.setattr(T, "bf16_supported", lambda: False)
+    with pytest.raises(SpecError, match="precision=bf16 needs a CPU with native bf16 support"):
+        PhonemeTask(precision="bf16")
+    monkeypatch.setattr(T, "bf16_supported", lambda: True)  # emulated here: slow but correct
+    task = PhonemeTask(preset="simple", hidden=16, precision="bf16")
+    model, batch = task.init_model(0), task.train_batch(torch.arange(64))
+    seen: list[torch.dtype] = []
+    model[0][0].register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    loss = task.loss(model, batch)
+    loss.backward()
+    assert seen == [torch.bfloat16] and loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert model[0][0].weight.grad.dtype == torch.float32  # parameters and optimizer state stay fp32
+    assert "precision" in inspect.signature(PhonemeTask).parameters  # a task parameter: in the trial id
+
+
+@pytest.mark.slow
+def test_predict_uses_the_trials_own_data_and_refuses_bad_out(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    make_libriphone(tmp_path / "lp")
+    trials = optbench.run("phoneme[preset=simple,hidden=8,data_dir=lp]", "adam", steps=2, batch_sizes="full",
+                          out=tmp_path / "store", threads=1)
+    trial_id = trials["trial_id"].iloc[0]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the relative data_dir no longer resolves: the stored data source must
+    runner, store = CliRunner(), str(tmp_path / "store")
+    result = runner.invoke(main, ["predict", store, trial_id[:8], "--out", "p.csv"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv("p.csv")) == sum(TEST_LENGTHS.values())  # the folder's test frames, not the corpus'
+    for out, message in ((str(elsewhere), "is a directory"), ("p.csv/x.csv", "cannot write in")):
+        result = runner.invoke(main, ["predict", store, trial_id[:8], "--out", out])
+        assert result.exit_code == 2 and message in result.output and len(result.output.splitlines()) == 1
+    (tmp_path / "lp").rename(tmp_path / "moved")
+    result = runner.invoke(main, ["predict", store, trial_id[:8], "--out", "q.csv"])
+    assert result.exit_code == 2 and "no longer exists" in result.output, result.output
+    assert len(result.output.splitlines()) == 1 and not Path("q.csv").exists()
+    result = runner.invoke(main, ["predict", store, trial_id[:8], "--out", "q.csv", "--data-dir",
+                                  str(tmp_path / "moved")])
+    assert result.exit_code == 0 and len(pd.read_csv("q.csv")) == sum(TEST_LENGTHS.values())

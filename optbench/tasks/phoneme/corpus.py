@@ -18,7 +18,9 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.resources import files
@@ -236,6 +238,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("OPTBENCH_CACHE") or Path.home() / ".cache" / "optbench")
 
 
+def print_progress(line: str) -> None:
+    """Default :data:`progress`: the line on stderr (stdout may be a table or a CSV someone pipes)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+#: called with one line before and one after building the built-in corpus; the CLI may replace it
+#: (e.g. with its console's printer), tests with a list's append
+progress: Callable[[str], None] = print_progress
+
+
 def default_corpus(settings: CorpusSettings = CorpusSettings()) -> Path:
     """The built-in corpus folder in the cache, generated on first use (atomically, by rename)."""
     target = cache_root() / "phoneme" / f"espeak-{settings.digest()}"
@@ -244,7 +256,11 @@ def default_corpus(settings: CorpusSettings = CorpusSettings()) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".generating-", dir=target.parent))
     try:
+        progress(f"building the built-in phoneme corpus (once, ~30 s) in {target}")
+        started = time.perf_counter()
         generate(staging / "corpus", settings)
+        progress(f"built the phoneme corpus ({settings.utterances} utterances) in "
+                 f"{time.perf_counter() - started:.0f} s")
         try:
             os.replace(staging / "corpus", target)
         except OSError:

@@ -104,6 +104,11 @@ def load_feature(path: Path) -> torch.Tensor:
     if tensor.dim() != 2 or tensor.shape[1] != N_FEATURES or not tensor.is_floating_point():
         raise DataError(f"{path}: expected a (T, {N_FEATURES}) float tensor, got shape {tuple(tensor.shape)} "
                         f"dtype {tensor.dtype}")
+    finite = torch.isfinite(tensor)
+    if not bool(finite.all()):  # caught here, a NaN would otherwise surface as a "diverged" trial
+        frame, column = (int(i) for i in (~finite).nonzero()[0])
+        raise DataError(f"{path}: malformed data file: expected finite feature values, found "
+                        f"{float(tensor[frame, column])} at frame {frame}, feature {column}")
     return tensor
 
 
