@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import optbench
-from optbench.store import Store
-from optbench.store import safe_slug
+from optbench.store import Store, safe_slug
 
 
 def test_task_declarations_and_the_2d_surface_are_in_the_store(tmp_path) -> None:
