@@ -151,7 +151,7 @@ def _run_config(spec: StudySpec, configs: list[TrialConfig], options: Options, r
         "steps": spec.steps, "epochs": spec.epochs, "seconds": spec.seconds, "eval_every": spec.eval_every,
         "data_dir": None if spec.data_dir is None else str(spec.data_dir),
         "device": options.device, "threads": options.threads, "workers": options.workers,
-        "load_avg": list(_load_averages()),
+        "load_avg": [round(value, 2) for value in _load_averages()],
         "plugins": [str(p) for p in registry.plugin_sources], "n_trials": len(configs),
         "diagnose": spec.diagnose, "noise_scale": spec.noise_scale, "force": spec.force,
     }

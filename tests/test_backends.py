@@ -17,7 +17,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from optbench.runner import execute, prepare
+from optbench.study import execute, prepare
 
 import optbench
 from optbench import backends

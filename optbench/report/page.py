@@ -160,7 +160,7 @@ def leaderboard(data: ReportData, task_label: str, palette: figures.Palette) -> 
         rows.append(row)
         colours.append(palette.hex(str(group["optimizer"].iloc[0])))
     target = info.target
-    caption = (f"Ranked by the median over completed seeds of the best {headline.label} "
+    caption = (f"Ranked by the median over completed seeds of the final {headline.label} "
                f"({'higher' if info.maximize else 'lower'} is better), [interquartile range]. ")
     if target:
         caption += f"Target: {target['description'] or target['metric']}. "

@@ -39,11 +39,13 @@ def ranking(data: ReportData, task_label: str) -> pd.DataFrame:
     if key not in data._cache:  # the leaderboard and both summaries ask; the bootstrap runs once
         info = data.infos[task_label]
         done = data.task_trials(task_label, completed_only=True)
-        done = done[np.isfinite(done["headline_best"].astype(float))]
+        # the final value: the task's last evaluation is on its full data, an intermediate best may be a
+        # noisy subset estimate picked as a maximum (biased); the final one is what the trial ended with
+        done = done[np.isfinite(done["headline_final"].astype(float))]
         if done.empty:
             table = pd.DataFrame(columns=["config", "median", "n", "rank", "is_best", "tied_with_best"])
         else:
-            table = stats.compare_to_best(done, "config", "headline_best", maximize=info.maximize)
+            table = stats.compare_to_best(done, "config", "headline_final", maximize=info.maximize)
             table = table.sort_values("rank").reset_index(drop=True)
         data._cache[key] = table
     return data._cache[key]
