@@ -17,12 +17,12 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from optbench.study import execute, prepare
 
 import optbench
 from optbench import backends
 from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
+from optbench.study import execute, prepare
 
 GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40}
 VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "wall_time", "steps_per_second", "finished_at", "threads",
