@@ -52,6 +52,7 @@ class MetricInfo:
     label: str
     unit: str = ""
     kind: str = "eval"
+    resolution: float = 0.0  # values below it are numerically equal (see optbench.Metric)
 
     @property
     def axis_label(self) -> str:
@@ -240,7 +241,7 @@ def _normalise(trials: pd.DataFrame, multi_store: bool) -> pd.DataFrame:
 
 def _declared_metrics(entries: list[dict[str, Any]]) -> dict[str, MetricInfo]:
     return {m["name"]: MetricInfo(m["name"], m.get("direction"), m.get("label") or m["name"], m.get("unit") or "",
-                                  m.get("kind") or "eval") for m in entries}
+                                  m.get("kind") or "eval", float(m.get("resolution") or 0.0)) for m in entries}
 
 
 def _recorded_task_metrics(data: ReportData, task_label: str) -> list[str]:
@@ -341,6 +342,9 @@ def add_scores(data: ReportData, task_label: str) -> None:
         if stored is not None:
             stored_values = pd.to_numeric(stored, errors="coerce").to_numpy(dtype=float)
             values = np.where(np.isnan(stored_values), values, stored_values)
+        floor = info.metric(info.headline).resolution
+        if floor > 0 and not info.maximize:  # below its resolution a metric cannot rank anything
+            values = np.where(np.isnan(values), values, np.maximum(values, floor))
         trials.loc[done, column] = values
     data.invalidate_trials()
     _add_target(data, task_label, rows, done)

@@ -42,6 +42,9 @@ class Metric:
     ``direction`` says whether lower (``"min"``) or higher (``"max"``) is better; ``label`` and ``unit`` are
     what a reader sees (e.g. "validation accuracy", ""). ``kind`` says when it is recorded: ``"step"``
     (every training step, from ``step_metrics``) or ``"eval"`` (at evaluations, from ``evaluate``).
+    ``resolution``: for a metric that is minimised towards 0, the size below which values are numerically
+    indistinguishable (a suboptimality of 1e-35 is no better than 1e-31 in float64); verdicts treat every
+    value below it as equal to it.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Metric:
     label: str
     unit: str = ""
     kind: Literal["step", "eval"] = "eval"
+    resolution: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):

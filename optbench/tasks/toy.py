@@ -48,7 +48,7 @@ class Surface2D(Task):
         self.metrics = (
             Metric("x", "min", "x", kind="step"), Metric("y", "min", "y", kind="step"),
             Metric("full_loss", "min", "loss f(x, y) (full batch)", kind="step"),
-            *([Metric("dist_to_min", "min", "distance to the nearest minimum", kind="step")]
+            *([Metric("dist_to_min", "min", "distance to the nearest minimum", kind="step", resolution=1e-10)]
               if len(self.minima) else []),
         )
         self.start = torch.tensor([float(x0), float(y0)], dtype=torch.float64)
