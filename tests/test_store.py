@@ -51,8 +51,8 @@ def test_loading_a_folder_that_is_not_a_store(tmp_path) -> None:
 
 # --- integrity (issue 12 items 4, 5, 8) ------------------------------------------------------------
 
-def _small_store(path: Path) -> pd.DataFrame:
-    return optbench.run("saddle", "sgd,adam", steps=5, out=path, threads=1)
+def _small_store(path: Path, seeds: str = "0") -> pd.DataFrame:
+    return optbench.run("saddle", "sgd,adam", steps=5, seeds=seeds, out=path, threads=1)
 
 
 def _contents(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -190,8 +190,8 @@ def test_a_second_writer_is_refused_with_the_holder_s_pid(tmp_path: Path) -> Non
 
 def test_manifest_keeps_every_run_of_successive_writers(tmp_path: Path) -> None:
     out = tmp_path / "s"
-    for _ in range(3):
-        _small_store(out)
+    for seed in range(3):
+        _small_store(out, seeds=str(seed))  # each run adds trials (a no-op rerun adds no run)
         holder = _lock_holder(out)  # another process in between
         holder.communicate("")
     assert len(optbench.load(out).manifest["runs"]) == 3

@@ -110,7 +110,7 @@ def test_declares_metrics_headline_checkpoint_and_target(with_corpus: Path, tmp_
     metrics = task.declared_metrics()
     assert {name: m.direction for name, m in metrics.items()} == {
         "train_loss": "min", "val_acc": "max", "val_loss": "min", "train_acc": "max"}
-    assert "cross-entropy" in metrics["val_loss"].label and "subset" in metrics["val_acc"].label
+    assert "cross-entropy" in metrics["val_loss"].label and "subset" in metrics["train_acc"].label
     assert (task.headline, task.checkpoint_metric) == ("val_acc", "val_acc")
     assert task.eval_points is not None and task.eval_points >= 10  # ≥ 10 points per validation curve
     assert not any(hasattr(task, old) for old in ("has_accuracy", "checkpoint_mode", "describe"))
