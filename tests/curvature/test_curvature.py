@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from blobs import Blobs
 from click.testing import CliRunner
 from torch import nn
 
@@ -29,35 +30,11 @@ from optbench.tasks.base import Parameters, Task
 from optbench.tasks.toy import monkey_saddle, rosenbrock, saddle
 
 
-class BlobsMLP(Task):
-    """A small classification task (Gaussian blobs, tanh MLP) whose parameter count is chosen by ``hidden``."""
-
-    default_batch_size = 16
-
-    def __init__(self, n: int = 128, features: int = 6, classes: int = 3, hidden: int = 16, data_seed: int = 0):
-        g = torch.Generator().manual_seed(data_seed)
-        self.n_train, self.features, self.classes, self.hidden = n, features, classes, hidden
-        centres = torch.randn(classes, features, generator=g, dtype=torch.float64) * 1.5
-        self.y = torch.randint(0, classes, (n,), generator=g)
-        self.x = centres[self.y] + torch.randn(n, features, generator=g, dtype=torch.float64)
-
-    def init_model(self, seed: int) -> nn.Module:
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(self.features, self.hidden), nn.Tanh(),
-                             nn.Linear(self.hidden, self.classes)).double()
-
-    def train_batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.x[indices], self.y[indices]
-
-    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        return nn.functional.cross_entropy(model(batch[0]), batch[1])
-
-
 def _at(task: Task, *theta: float) -> Parameters:
     return Parameters(torch.tensor(theta, dtype=torch.float64))
 
 
-def _trained(task: BlobsMLP, steps: int = 150) -> nn.Module:
+def _trained(task: Blobs, steps: int = 150) -> nn.Module:
     model = task.init_model(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     for _ in range(steps):
@@ -141,14 +118,14 @@ def test_gradient_descent_started_exactly_at_the_saddle_stays_there_and_a_nudge_
 # ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def mlp() -> tuple[BlobsMLP, nn.Module, torch.Tensor]:
-    task = BlobsMLP(hidden=24)
+def mlp() -> tuple[Blobs, nn.Module, torch.Tensor]:
+    task = Blobs(hidden=24)
     model = _trained(task)
     hessian = Objective(task, model).hessian()
     return task, model, torch.linalg.eigvalsh(hessian)
 
 
-def test_lanczos_extremes_agree_with_exact_eigendecomposition(mlp: tuple[BlobsMLP, nn.Module, torch.Tensor]) -> None:
+def test_lanczos_extremes_agree_with_exact_eigendecomposition(mlp: tuple[Blobs, nn.Module, torch.Tensor]) -> None:
     task, model, exact = mlp
     objective = Objective(task, model, chunk_size=50)  # chunking must not change the operator
     result = lanczos(objective.hvp, objective.dim, iters=120, tol=1e-8)
@@ -160,7 +137,7 @@ def test_lanczos_extremes_agree_with_exact_eigendecomposition(mlp: tuple[BlobsML
     assert torch.allclose(hv, float(result.ritz_values[-1]) * result.max_vector, atol=1e-3 * float(exact[-1]))
 
 
-def test_diagnose_uses_lanczos_above_the_exact_limit_and_agrees(mlp: tuple[BlobsMLP, nn.Module, torch.Tensor]) -> None:
+def test_diagnose_uses_lanczos_above_the_exact_limit_and_agrees(mlp: tuple[Blobs, nn.Module, torch.Tensor]) -> None:
     task, model, exact = mlp
     result = diagnose(task, model, exact_max_params=10, lanczos_iters=150, lanczos_tol=1e-8)
     assert result.method == "lanczos" and result.eigenvalues is None
@@ -171,14 +148,14 @@ def test_diagnose_uses_lanczos_above_the_exact_limit_and_agrees(mlp: tuple[Blobs
     assert result.escape is not None and result.escape.lowers_loss
 
 
-def test_hutchinson_trace_is_within_its_stated_error(mlp: tuple[BlobsMLP, nn.Module, torch.Tensor]) -> None:
+def test_hutchinson_trace_is_within_its_stated_error(mlp: tuple[Blobs, nn.Module, torch.Tensor]) -> None:
     task, model, exact = mlp
     estimate = hutchinson_trace(Objective(task, model), probes=64, seed=3)
     assert estimate.stderr > 0
     assert abs(estimate.value - float(exact.sum())) < 3 * estimate.stderr
 
 
-def test_spectral_density_matches_the_exact_spectrum_moments(mlp: tuple[BlobsMLP, nn.Module, torch.Tensor]) -> None:
+def test_spectral_density_matches_the_exact_spectrum_moments(mlp: tuple[Blobs, nn.Module, torch.Tensor]) -> None:
     task, model, exact = mlp
     density = spectral_density(Objective(task, model), vectors=8, iters=30)
     nodes, weights = torch.tensor(density.nodes), torch.tensor(density.weights)
@@ -191,7 +168,7 @@ def test_spectral_density_matches_the_exact_spectrum_moments(mlp: tuple[BlobsMLP
     assert float(integral) == pytest.approx(1.0, rel=1e-2)
 
 
-def test_double_backward_and_forward_over_reverse_agree(mlp: tuple[BlobsMLP, nn.Module, torch.Tensor]) -> None:
+def test_double_backward_and_forward_over_reverse_agree(mlp: tuple[Blobs, nn.Module, torch.Tensor]) -> None:
     task, model, _ = mlp
     v = torch.randn(Objective(task, model).dim, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     fwd = Objective(task, model, hvp_method="forward-over-reverse").hvp(v)
@@ -201,7 +178,7 @@ def test_double_backward_and_forward_over_reverse_agree(mlp: tuple[BlobsMLP, nn.
         Objective(task, model, hvp_method="finite-differences")
 
 
-def test_eps_sharpness_is_positive_and_grows_with_the_box(mlp: tuple[BlobsMLP, nn.Module, torch.Tensor]) -> None:
+def test_eps_sharpness_is_positive_and_grows_with_the_box(mlp: tuple[Blobs, nn.Module, torch.Tensor]) -> None:
     task, model, _ = mlp
     small = diagnose(task, model, eps=1e-4, trace_probes=4).eps_sharpness
     large = diagnose(task, model, eps=1e-2, trace_probes=4).eps_sharpness
@@ -223,7 +200,7 @@ def test_noise_scale_formulas_reduce_to_mccandlish_for_infinite_data() -> None:
 
 @pytest.mark.slow  # 480 small gradients: ~15 s on a busy 2-core machine
 def test_noise_scale_agrees_with_brute_force_per_example_gradients() -> None:
-    task = BlobsMLP(n=64, hidden=4)
+    task = Blobs(n=64, hidden=4)
     model = _trained(task, steps=20)
     objective = Objective(task, model)
     per_example = torch.func.vmap(
@@ -260,7 +237,7 @@ def test_settings_parse_and_reject_bad_values_with_one_line_errors() -> None:
 
 
 def test_noise_scale_measurement_does_not_change_training_randomness() -> None:
-    task = BlobsMLP()
+    task = Blobs(hidden=16)
     model = task.init_model(0)
     torch.manual_seed(5)
     expected = torch.rand(3)
@@ -316,7 +293,7 @@ def test_diagnose_command_on_a_saved_trial(tmp_path) -> None:
 
 
 def test_a_diagnosis_that_fails_is_reported_in_its_document_not_raised() -> None:
-    class PerExampleLoss(BlobsMLP):
+    class PerExampleLoss(Blobs):
         def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
             # a plugin bug: per-example losses instead of their mean; training with .sum() elsewhere could
             # still work, but a gradient of a non-scalar is undefined
