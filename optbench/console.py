@@ -5,7 +5,6 @@ Everything here only displays; the numbers come from the registry, the runner an
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -22,7 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from optbench.registry import Kind, Registry
-from optbench.spec import format_value
+from optbench.spec import format_number, format_value
 
 if TYPE_CHECKING:  # the listing commands need neither pandas nor the study machinery
     import pandas as pd
@@ -129,22 +128,14 @@ def run_with_progress(study: Study, **backend: Any) -> None:
             progress.update(bars.current, visible=False)
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
 def _median_iqr(values: pd.Series) -> str:
     values = values.dropna()
     if values.empty:
         return "—"
     if len(values) == 1:
-        return f"{_fmt(float(values.iloc[0]))} (1 seed)"
+        return f"{format_number(float(values.iloc[0]))} (1 seed)"
     q1, q2, q3 = values.quantile([0.25, 0.5, 0.75])
-    return f"{_fmt(float(q2))} ({_fmt(float(q1), 3)}–{_fmt(float(q3), 3)})"
+    return f"{format_number(float(q2))} ({format_number(float(q1), 3)}–{format_number(float(q3), 3)})"
 
 
 def _headline(group: pd.DataFrame) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import numbers
 import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,23 @@ class Spec:
         if not self.params:
             return self.name
         return f"{self.name}[{','.join(f'{k}={format_value(v)}' for k, v in sorted(self.params.items()))}]"
+
+
+def format_number(value: Any, digits: int = 4) -> str:
+    """A number as a person reads it: ``—`` when missing, ``never`` for +inf, ``digits`` significant digits."""
+    if value is None:
+        return "—"
+    if isinstance(value, (bool, str)):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "—"
+    if math.isinf(number):
+        return "never" if number > 0 else "-inf"
+    return str(int(value)) if isinstance(value, numbers.Integral) else f"{number:.{digits}g}"
 
 
 def format_value(value: Any) -> str:

@@ -28,7 +28,6 @@ import pandas as pd
 
 ArrayLike = Sequence[float] | np.ndarray | pd.Series
 
-SUMMARY_COLUMNS = ["median", "q25", "q75", "min", "max", "n"]
 
 
 def _finite(values: ArrayLike) -> np.ndarray:

@@ -12,12 +12,13 @@ from typing import Any
 import click
 
 from optbench.cli.common import cli_registry, user_errors
+from optbench.spec import format_number
 
 POINTS = ("final", "best", "init", "checkpoint")  # checkpoint: the old name of best
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    return format_number(value, 6)
 
 
 def _spectrum_rows(document: dict[str, Any]) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ import optbench
 from optbench import stats
 from optbench.report import figures, setup, summary
 from optbench.report.data import ReportData
+from optbench.spec import format_number
 
 SORT_SCRIPT = """
 document.querySelectorAll("table.sortable th").forEach(function (th) {
@@ -81,15 +82,7 @@ class Table:
     colours: list[str] = field(default_factory=list)  # a swatch colour per row (the optimizer's)
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A number for a table: ``—`` for missing, ``never`` for inf, 4 significant digits otherwise."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, (float, np.floating)) and math.isinf(value):
-        return "never" if value > 0 else "-inf"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return f"{float(value):.{digits}g}"
+fmt = format_number  # tables show numbers the way the console does
 
 
 def _sort_key(value: Any) -> float | None:
