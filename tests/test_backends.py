@@ -24,7 +24,7 @@ from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
 from optbench.study import execute, prepare
 
-GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40}
+GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40, "seeds": "0"}
 VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "wall_time", "steps_per_second", "finished_at", "threads",
                           "threads_reason", "load_avg_start", "time_to_target"]
 
@@ -110,7 +110,8 @@ def _worker_pids() -> list[int]:
 
 def _cli(out: Path) -> list[str]:
     return [sys.executable, "-m", "optbench", "run", "-q", "--tasks", GRID["tasks"], "--optims", GRID["optims"],
-            "--steps", str(GRID["steps"]), "--threads", "1", "--workers", "2", "--out", str(out)]
+            "--steps", str(GRID["steps"]), "--seeds", GRID["seeds"], "--threads", "1", "--workers", "2",
+            "--out", str(out)]
 
 
 def _launch(out: Path, wait_for: int) -> subprocess.Popen:
@@ -288,7 +289,7 @@ def test_local_ray_cluster_gives_the_sequential_store_and_resumes(sequential_sto
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
         out = tmp_path / "ray"
-        partial = prepare(tasks="saddle", optims=GRID["optims"], steps=GRID["steps"], out=out)
+        partial = prepare(tasks="saddle", optims=GRID["optims"], steps=GRID["steps"], seeds=GRID["seeds"], out=out)
         execute(partial, backend="ray")
         first = set(optbench.load(out).trials["trial_id"])
         study = prepare(**GRID, out=out)
