@@ -15,6 +15,7 @@ import click
 from optbench.cli.check import check_command
 from optbench.cli.listing import list_command
 from optbench.cli.run import run_command
+from optbench.cli.suite import suite_group
 from optbench.diagnose_cli import diagnose_command
 from optbench.report.command import report_command
 from optbench.tune_cli import tune_command
@@ -33,7 +34,8 @@ def main(ctx: click.Context, plugins: tuple[str, ...]) -> None:
     ctx.obj["plugins"] = plugins
 
 
-for _command in (list_command, run_command, check_command, diagnose_command, report_command, tune_command):
+for _command in (list_command, run_command, check_command, diagnose_command, report_command, tune_command,
+                 suite_group):
     main.add_command(_command)
 
 
