@@ -62,17 +62,22 @@ def run_command(ctx: click.Context, optims: str, suite_name: str, workloads: str
 
 
 @suite_group.command("score")
-@click.argument("stores", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.argument("stores", nargs=-1, type=click.Path(file_okay=False, exists=True))
+@click.option("--suite", "suite_name", default="lecture-v1", show_default=True,
+              help="With no STORES: score the shipped baselines of this suite alone.")
 @click.option("--workloads", default=None, help='Score only these workloads (comma-separated globs).')
 @click.option("--no-baselines", is_flag=True, help="Score the stores alone, without the shipped baselines.")
 @click.option("--json", "as_json", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
 @user_errors
-def score_command(stores: tuple[str, ...], workloads: str | None, no_baselines: bool, as_json: str | None) -> None:
-    """Score every optimizer in STORES (and the shipped baselines) by the performance profile."""
+def score_command(stores: tuple[str, ...], suite_name: str, workloads: str | None, no_baselines: bool,
+                  as_json: str | None) -> None:
+    """Score every optimizer in STORES (suite stores) and the shipped baselines by the performance profile.
+
+    With no STORES, the shipped baselines alone: the builtins' leaderboard."""
     from optbench.suite.cli_view import print_score
     from optbench.suite.scoring import score_stores
 
-    scored = score_stores(list(stores), workloads=workloads, baselines=not no_baselines)
+    scored = score_stores(list(stores), workloads=workloads, baselines=not no_baselines, suite_name=suite_name)
     print_score(scored)
     if as_json:
         scored.write_json(as_json)

@@ -19,7 +19,7 @@ import pandas as pd
 from optbench.errors import OptbenchError
 from optbench.suite import score as math_
 from optbench.suite.baselines import load_baselines
-from optbench.suite.definition import Suite, suite_from_json
+from optbench.suite.definition import DEFAULT_SUITE, Suite, load_suite, suite_from_json
 from optbench.suite.results import read_record, suite_results
 
 
@@ -43,8 +43,17 @@ class Scored:
         Path(path).write_text(json.dumps(payload, indent=1, default=str))
 
 
-def gather(stores: list[str], baselines: bool = True) -> tuple[pd.DataFrame, Suite, list[str]]:
-    """Final trials of the stores (and the baselines), the suite (as the stores recorded it), and notes."""
+def gather(stores: list[str], baselines: bool = True, suite_name: str = DEFAULT_SUITE
+           ) -> tuple[pd.DataFrame, Suite, list[str]]:
+    """Final trials of the stores (and the baselines), the suite (as the stores recorded it), and notes.
+
+    With no stores, the shipped baselines of ``suite_name`` alone (the builtins' leaderboard)."""
+    if not stores:
+        suite = load_suite(suite_name)
+        shipped = load_baselines(suite.name, suite.version)
+        if shipped.empty:
+            raise OptbenchError(f"no baselines are shipped for {suite.name}; give a suite store to score")
+        return shipped.assign(source="baseline"), suite, []
     records = [read_record(s) for s in stores]
     names = {(r["suite"], int(r["version"])) for r in records}
     if len(names) != 1:
@@ -66,9 +75,10 @@ def gather(stores: list[str], baselines: bool = True) -> tuple[pd.DataFrame, Sui
     return mine, suite_from_json(records[0]["definition"], str(stores[0])), notes
 
 
-def score_stores(stores: list[str], workloads: str | None = None, baselines: bool = True) -> Scored:
+def score_stores(stores: list[str], workloads: str | None = None, baselines: bool = True,
+                 suite_name: str = DEFAULT_SUITE) -> Scored:
     """The suite score of every optimizer in ``stores`` (and the shipped baselines) on the chosen workloads."""
-    trials, suite, notes = gather(stores, baselines)
+    trials, suite, notes = gather(stores, baselines, suite_name)
     suite = suite.select(workloads)
     wanted = {w.id for w in suite.workloads}
     trials = trials[trials["workload"].isin(wanted)]

@@ -56,3 +56,16 @@ def test_a_shipped_slice_reproduces_bit_for_bit(workload: str, optimizer: str, t
     target = rerun[rerun["metric"] == row["target_metric"]]
     hit = target[target["value"] <= row["target_value"]]["step"]
     assert (float(hit.min()) if len(hit) else math.inf) == row["steps"]
+
+
+def test_score_without_stores_is_the_builtins_leaderboard(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from optbench.cli import main
+
+    result = CliRunner().invoke(main, ["suite", "score", "--json", str(tmp_path / "board.json")])
+    assert result.exit_code == 0, result.output
+    board = json.loads((tmp_path / "board.json").read_text())
+    assert sorted(r["optimizer"] for r in board["table"]) == SEVEN
+    assert all(0.0 <= r["score_min"] <= r["score_max"] <= 1.0 and 0.0 <= r["score"] <= 1.0 for r in board["table"])
+    assert [r["rank"] for r in board["table"]] == sorted(r["rank"] for r in board["table"])
