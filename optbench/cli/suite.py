@@ -47,17 +47,18 @@ def run_command(ctx: click.Context, optims: str, suite_name: str, workloads: str
     from optbench.suite.definition import load_suite
     from optbench.suite.run import run_suite
 
-    suite = load_suite(suite_name).select(workloads)
+    suite = load_suite(suite_name)
+    count = len(suite.select(workloads).workloads)
     registry = cli_registry(ctx, plugins)
     if backend == "sequential" and workers > 1:
         backend = "process"
     started = time.perf_counter()
     try:
-        run_suite(suite, optims, out, registry=registry, threads=parse_threads(threads), backend=backend,
-                  workers=workers, address=address, device=device, say=click.echo)
+        run_suite(suite, optims, out, workloads=workloads, registry=registry, threads=parse_threads(threads),
+                  backend=backend, workers=workers, address=address, device=device, say=click.echo)
     except KeyboardInterrupt:
         raise Interrupted(f"finished trials are kept in {out}; rerun the same command to resume") from None
-    click.echo(f"suite {suite.name}: {len(suite.workloads)} workloads in {time.perf_counter() - started:.0f} s; "
+    click.echo(f"suite {suite.name}: {count} workloads in {time.perf_counter() - started:.0f} s; "
                f"results: {out}\nscore it: optbench suite score {out}")
 
 

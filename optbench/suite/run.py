@@ -133,21 +133,25 @@ def split_optims(optims: str, registry: Registry) -> tuple[list[Spec], list[Spec
     return tuned, given
 
 
-def run_suite(suite: Suite, optims: str, out: str | Path, *, registry: Registry | None = None,
-              threads: int | str = 1, backend: str = "sequential", workers: int = 1, address: str | None = None,
-              device: str = "cpu", say: Say | None = None) -> Path:
-    """Run ``optims`` through ``suite`` into the store at ``out``; returns its path. Resumable: rerun to go on."""
+def run_suite(suite: Suite, optims: str, out: str | Path, *, workloads: str | None = None,
+              registry: Registry | None = None, threads: int | str = 1, backend: str = "sequential",
+              workers: int = 1, address: str | None = None, device: str = "cpu", say: Say | None = None) -> Path:
+    """Run ``optims`` through ``suite`` (or the ``workloads`` it matches) into the store at ``out``.
+
+    Returns the store's path. Resumable: rerun to go on. The store records the whole suite's definition."""
     registry = registry or load_registry()
     say = say or (lambda _line: None)
     tuned, given = split_optims(optims, registry)
     out = Path(out)
-    targets = {w.id: w.resolve_target(registry) for w in suite.workloads}  # every target checked before training
+    chosen = suite.select(workloads).workloads
+    targets = {w.id: w.resolve_target(registry) for w in chosen}  # every target checked before training
     run_study = study_runner(threads, backend, workers, address)
     record = _start_record(suite, out)
+    record["definition"] = suite.to_json()
     record["runs"].append({"optims": optims, "threads": threads, "backend": backend, "workers": workers,
                            "started": _now(), "load_avg_start": list(os.getloadavg())})
     started = time.perf_counter()
-    for workload in suite.workloads:
+    for workload in chosen:
         clock = time.perf_counter()
         choices = (tune_workload(workload, tuned, suite, targets[workload.id], out, device, registry, run_study)
                    if tuned else [])
@@ -173,8 +177,11 @@ def _start_record(suite: Suite, out: Path) -> dict[str, Any]:
 
 def _merge_workload(record: dict[str, Any], workload: Workload, target: ResolvedTarget,
                     choices: list[dict[str, Any]], seconds: float) -> None:
-    entry = record["workloads"].setdefault(workload.id, {"task": workload.task, "target": target.__dict__,
-                                                         "choices": {}})
+    fresh = {"task": workload.task, "definition": workload.__dict__, "target": target.__dict__, "choices": {}}
+    entry = record["workloads"].get(workload.id)
+    if entry is None or {k: entry.get(k) for k in ("definition", "target")} != {k: fresh[k] for k in
+                                                                              ("definition", "target")}:
+        entry = record["workloads"][workload.id] = fresh  # a changed workload's old choices answer another question
     for choice in choices:
         entry["choices"][choice["optimizer"]] = {**choice, "wall_seconds": round(seconds / len(choices), 2)}
 
