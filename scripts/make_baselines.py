@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", default=None, help="export folder (default optbench/suite/baselines/<suite>)")
     parser.add_argument("--workers", type=int, default=1, help="local processes (step metrics do not change)")
     parser.add_argument("--export-only", action="store_true", help="only export an existing store")
+    parser.add_argument("--notes", default="", help="how the stores were made, for the manifest")
     args = parser.parse_args(argv)
 
     from optbench.errors import OptbenchError
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                       backend="process" if args.workers > 1 else "sequential", workers=args.workers,
                       say=lambda line: print(line, flush=True))
             print(f"suite run: {time.perf_counter() - started:.0f} s", flush=True)
-        print(f"exported to {export(stores, dest, command)}")
+        print(f"exported to {export(stores, dest, command, args.notes)}")
     except OptbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,7 +46,9 @@ def test_a_shipped_slice_reproduces_bit_for_bit(workload: str, optimizer: str, t
     shipped = load_baselines("lecture-v1")
     row = shipped[(shipped["workload"] == workload) & (shipped["optimizer"] == optimizer)].sort_values("seed").iloc[0]
     rerun = replay(row, tmp_path / "replay", threads=1)
-    assert set(rerun["trial_id"]) == {row["trial_id"]}  # the same configuration (and code version) as shipped
+    assert set(rerun["trial_id"]) == {row["trial_id"]}, (
+        "the rerun's trial id differs from the shipped one: the baselines were made by another code version or "
+        "configuration; regenerate them with scripts/make_baselines.py")
     curves = load_curves("lecture-v1")
     shipped_curve = curves[curves["trial_id"] == row["trial_id"]]
     joined = shipped_curve.merge(rerun, on=["step", "metric"], suffixes=("_shipped", "_rerun"))
