@@ -68,8 +68,10 @@ class Workload:
         spec = self.task_spec
         task = TaskCache(registry).get(registry.get("task", spec.name).name, dict(spec.params))
         declared, own = task.declared_metrics(), task.target()
-        if own is not None and self.target is not None:
-            raise SpecError(f"workload {self.id!r}: task {self.task!r} declares its own target; the suite "
+        if own is not None and self.target is not None and (own.metric, float(own.value)) != (
+                self.target["metric"], float(self.target["value"])):
+            raise SpecError(f"workload {self.id!r}: task {self.task!r} declares its own target ({own.metric} "
+                            f"{own.value:g}); the suite's ({self.target['metric']} {self.target['value']:g}) "
                             "must not override it")
         if own is not None:
             metric, value, words, source = own.metric, float(own.value), own.description, "task"
