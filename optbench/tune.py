@@ -341,7 +341,7 @@ def tune(
     device: str = "auto",
     registry: Registry | None = None,
     run_study: Callable[[Any], None] | None = None,
-    threads: int | None = None,
+    threads: int | str = "auto",
 ) -> dict[str, Any]:
     """Run the protocol; returns the ``tune.json`` content. ``run_study(study)`` runs a phase (default: in
     this process). ``threads`` sets torch's CPU threads for every phase."""

@@ -17,7 +17,7 @@ from optbench.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_PACKAGE = REPO / "examples" / "optbench-example-plugin"
-SHIPPED = ["lion.py", "polynomial.py", "logistic.py"]
+SHIPPED = ["lion.py", "polynomial.py"]  # logistic is a builtin task now (optbench/tasks/logistic.py)
 # the console script's equivalent, run by this interpreter (so it sees PYTHONPATH like pip's target would be seen)
 OPTBENCH = [sys.executable, "-c", "import sys; from optbench.cli import main; sys.exit(main())"]
 
@@ -45,7 +45,7 @@ def local_plugins(tmp_path: Path) -> Path:
 
 
 def test_plugins_directory_is_discovered(local_plugins: Path) -> None:
-    for kind, name in (("optimizers", "lion"), ("schedules", "polynomial"), ("tasks", "logistic")):
+    for kind, name in (("optimizers", "lion"), ("schedules", "polynomial")):
         code, output = invoke("list", kind)
         assert code == 0 and name in output and "file plugins/" in output, output
         assert "warning" not in output

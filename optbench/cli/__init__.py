@@ -18,6 +18,7 @@ from optbench.cli.diagnose import diagnose_command
 from optbench.cli.listing import list_command
 from optbench.cli.report import report_command
 from optbench.cli.run import run_command
+from optbench.cli.suite import suite_group
 from optbench.cli.tune import tune_command
 
 COMMAND_GROUP = "optbench.commands"
@@ -35,7 +36,8 @@ def main(ctx: click.Context, plugins: tuple[str, ...]) -> None:
     ctx.obj["plugins"] = plugins
 
 
-for _command in (list_command, run_command, check_command, diagnose_command, report_command, tune_command):
+for _command in (list_command, run_command, check_command, diagnose_command, report_command, tune_command,
+                 suite_group):
     main.add_command(_command)
 
 

@@ -11,9 +11,9 @@ __all__ = ["builtin_entries"]
 
 def builtin_entries() -> list[Any]:
     """The builtin task entries (imported lazily so ``optbench`` starts fast)."""
-    from optbench.tasks import quadratic, toy
+    from optbench.tasks import logistic, quadratic, toy
 
-    found = [*quadratic.BUILTINS, *toy.BUILTINS]
+    found = [*quadratic.BUILTINS, *toy.BUILTINS, *logistic.BUILTINS]
     if importlib.util.find_spec("optbench.tasks.phoneme") is not None:
         from optbench.tasks.phoneme import entries as phoneme
 
