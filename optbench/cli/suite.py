@@ -83,3 +83,21 @@ def score_command(stores: tuple[str, ...], suite_name: str, workloads: str | Non
     if as_json:
         scored.write_json(as_json)
         click.echo(f"table: {as_json}")
+
+
+@suite_group.command("report")
+@click.argument("store", type=click.Path(file_okay=False, exists=True))
+@click.option("--suite", "suite_name", default="lecture-v1", show_default=True, help="Suite name or .json file.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="HTML file to write (default: reports/<store>-vs-baselines.html).")
+@click.pass_context
+@user_errors
+def report_command(ctx: click.Context, store: str, suite_name: str, out: str | None) -> None:
+    """One HTML report: STORE side by side with the shipped baselines, per workload and overall."""
+    from pathlib import Path
+
+    from optbench.suite.definition import load_suite
+    from optbench.suite.report import suite_report
+
+    path = out or str(Path("reports") / f"{Path(store).name}-vs-baselines.html")
+    click.echo(f"report: {suite_report(store, path, load_suite(suite_name), cli_registry(ctx))}")
