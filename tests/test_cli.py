@@ -125,7 +125,10 @@ def test_ctrl_c_exits_130_keeps_finished_trials_and_says_how_to_resume(tmp_path:
     plugin.write_text(HANG_PLUGIN.format(marker=str(marker)))
     command = [sys.executable, "-m", "optbench", "run", "-q", "-t", "saddle", "-o", "sgd,hang", "--seeds", "0",
                "--steps", "5", "--threads", "1", "--plugin", str(plugin), "--out", str(store)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A test runner started as a background job inherits SIGINT ignored, and Python keeps an inherited
+    # "ignore": restore the default so the child gets Ctrl-C as a terminal would deliver it.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(marker, process)  # the sgd trial is finished and the hanging one has started
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
