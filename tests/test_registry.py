@@ -96,6 +96,15 @@ def test_resolved_merges_signature_then_entry_defaults_then_the_users() -> None:
     assert opt.param_groups[0]["betas"] == (0.9, 0.98)
 
 
+def test_no_entry_restates_a_default_its_signature_already_has() -> None:
+    registry = load_registry(plugin_dir=None)
+    for kind in ("optimizer", "schedule", "task"):
+        for entry in registry.list(kind):
+            signature = entry.signature_defaults()
+            restated = {k for k, v in entry.defaults.items() if k in signature and signature[k] == v}
+            assert not restated, (entry.name, restated)  # one home per default, so nothing can drift
+
+
 def test_schedule_defaults_live_in_the_signature_only() -> None:
     registry = load_registry(plugin_dir=None)
     for entry in registry.list("schedule"):

@@ -102,6 +102,5 @@ BUILTINS: list[Entry] = [
         "logistic", Logistic,
         "Logistic regression on synthetic Gaussian data (one linear layer, BCE; convex, minimiser known): "
         "records training suboptimality; reports val_loss and val_acc.",
-        {"dim": 10, "n": 512, "n_val": 256, "label_noise": 0.5, "data_seed": 0},
     ),
 ]

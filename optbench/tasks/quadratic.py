@@ -106,7 +106,6 @@ BUILTINS: list[Entry] = [
         "quadratic", Quadratic,
         "Rotated ill-conditioned quadratic bowl, eigenvalues 1/κ..1, finite sum of n noisy copies; "
         "records suboptimality and distance to the optimum.",
-        {"dim": 20, "kappa": 100.0, "n": 512, "noise": 1.0, "data_seed": 0},
         aliases=("quad", "bowl"),
     ),
 ]

@@ -136,18 +136,20 @@ def himmelblau(x0: float = -0.27, y0: float = -0.6, **kw: Any) -> Surface2D:
                      (-5.0, 5.0, -5.0, 5.0), x0, y0, **kw)
 
 
+# what Surface2D takes through **kw (the start and shape parameters are in each factory's signature)
+# what Surface2D takes through **kw; start and shape parameters live in each factory's signature
 _COMMON = {"init_std": 0.0, "noise": 0.0, "n": 64, "data_seed": 0}
 
 BUILTINS: list[Entry] = [
     task("saddle", saddle, "x² − y²: saddle point at the origin (2-D; records x, y).",
-         {"x0": 1.0, "y0": 1e-3, **_COMMON}),
+         dict(_COMMON)),
     task("double-well", double_well,
          "x²/2 + y⁴/4 − y²/2: saddle at the origin, minima at (0, ±1); bounded below (2-D).",
-         {"x0": 1.0, "y0": 1e-3, **_COMMON}),
+         dict(_COMMON)),
     task("monkey-saddle", monkey_saddle, "x³ − 3xy²: degenerate saddle at the origin (2-D).",
-         {"x0": 0.8, "y0": 0.05, **_COMMON}),
+         dict(_COMMON)),
     task("rosenbrock", rosenbrock, "Rosenbrock's banana valley, minimum at (1, 1) (2-D).",
-         {"x0": -1.2, "y0": 1.0, "a": 1.0, "b": 100.0, **_COMMON}),
+         dict(_COMMON)),
     task("himmelblau", himmelblau, "Himmelblau: 4 local minima, 1 maximum, 4 saddles (2-D).",
-         {"x0": -0.27, "y0": -0.6, **_COMMON}),
+         dict(_COMMON)),
 ]

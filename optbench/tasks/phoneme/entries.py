@@ -12,7 +12,6 @@ BUILTINS: list[Entry] = [
         "HW2 framewise phoneme classification (41 classes) with an MLP over concat context frames; "
         "libriphone data from data_dir / $OPTBENCH_PHONEME_DIR, else a built-in eSpeak NG corpus. "
         "preset=simple|medium|strong, concat, layers, hidden, bn, dropout, loss=ce|mse.",
-        {"preset": "medium"},
         aliases=("hw2", "libriphone"),
     ),
 ]
