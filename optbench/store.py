@@ -13,6 +13,8 @@ Layout of a store folder::
     diagnosis/<name>.json        curvature diagnoses (``optbench.curvature``)
     tune.json                    the tuning protocol's outcome (``optbench.tune``)
     quarantine/                  unreadable trial or metric files moved aside on open (their trials rerun)
+    index/                       a compacted copy of the finished trials and metrics, written when a study
+                                 ends; checked against trials/ on every read (:mod:`optbench.store_index`)
 
 A trial is finished exactly when its ``trials/`` file exists. Its metrics file is written first; every
 file is written to a temporary name, fsync'ed and renamed (atomic on POSIX), so a kill -9 at any moment
@@ -46,6 +48,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from optbench.errors import OptbenchError, StoreWarning, did_you_mean
+from optbench.store_index import current_stamps, read_index, text_columns, write_index
 
 try:
     import fcntl
@@ -290,7 +293,7 @@ class Store:
 
     def _remove_temporaries(self) -> None:
         for directory in (self.path, self.trials_dir, self.metrics_dir, self.checkpoints_dir,
-                          self.path / "tasks", self.path / "diagnosis"):
+                          self.path / "tasks", self.path / "diagnosis", self.path / "index"):
             for path in directory.iterdir() if directory.is_dir() else []:
                 if _TEMPORARY.search(path.name) and path.is_file():
                     path.unlink(missing_ok=True)
@@ -441,43 +444,85 @@ class Store:
         return OptbenchError(f"{path} is {reason}; rerunning the study moves it to "
                              f"{self.quarantine_dir.name}/ and reruns that trial")
 
-    def read_trials(self) -> pd.DataFrame:
-        files = sorted(self.trials_dir.glob("*.parquet")) if self.trials_dir.is_dir() else []
+    def _trial_tables(self, trial_ids: set[str]) -> pa.Table | None:
+        """The rows of the given finished trials, read from their own ``trials/`` files."""
         tables = []
-        for path in files:
+        for trial_id in sorted(trial_ids):
+            path = self.trials_dir / f"{trial_id}.parquet"
             try:
-                tables.append(pq.read_table(path))
+                tables.append(pq.ParquetFile(path).read())
             except (OSError, pa.ArrowException):
                 raise self._unreadable(path, _trial_file_problem(path) or "unreadable") from None
             if "trial_id" not in tables[-1].column_names:
                 raise self._unreadable(path, "not an optbench trial file (no trial_id column)")
-        if not tables:
-            return pd.DataFrame()
-        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        return pa.concat_tables(tables, promote_options="permissive") if tables else None
 
-    def read_metrics(self, trial_ids: set[str] | None = None) -> pd.DataFrame:
-        """The long metrics table of the given trials (default: every trial with a metrics file)."""
-        files = sorted(self.metrics_dir.glob("*.parquet")) if self.metrics_dir.is_dir() else []
-        if trial_ids is not None:
-            files = [f for f in files if f.stem in trial_ids]
+    def _metric_tables(self, trial_ids: set[str]) -> pa.Table:
+        """The long metrics of the given trials that have a ``metrics/`` file, read from those files."""
+        files = [self.metrics_dir / f"{i}.parquet" for i in sorted(trial_ids)]
+        files = [f for f in files if f.is_file()]
         # One schema for every part lets pyarrow read them all in one multi-threaded pass.
         try:
-            table = ds.dataset([str(f) for f in files], schema=METRIC_SCHEMA, format="parquet").to_table()
+            return ds.dataset([str(f) for f in files], schema=METRIC_SCHEMA, format="parquet").to_table()
         except (OSError, pa.ArrowException):
             for path in files:
                 reason = _metric_file_problem(path)
                 if reason:
                     raise self._unreadable(path, reason) from None
             raise
-        return table.to_pandas()
 
-    def load(self) -> Results:
+    def _tables(self, with_metrics: bool = True,
+                categorical: bool = False) -> tuple[pa.Table | None, pa.Table | None, dict[str, str]]:
+        """Every finished trial's row (and metrics), from the read index where it still holds, and the
+        stamps they were read under; rows in trial-id order, as if read file by file. ``categorical``:
+        the metrics' text columns as dictionaries."""
+        stamps = current_stamps(self.path)
+        indexed_trials, indexed_metrics, covered = read_index(self.path, stamps, METRIC_SCHEMA, with_metrics)
+        rest = set(stamps) - covered
+        two_sources = bool(covered and rest)
+        parts = [t for t in (indexed_trials, self._trial_tables(rest)) if t is not None and t.num_rows]
+        trials = pa.concat_tables(parts, promote_options="permissive") if parts else None
+        if two_sources and trials is not None:  # restore the file-by-file (trial id) order
+            trials = trials.sort_by("trial_id")
+        if not with_metrics:
+            return trials, None, stamps
+        parts = [text_columns(t, categorical and not two_sources)
+                 for t in (indexed_metrics, self._metric_tables(rest)) if t is not None and t.num_rows]
+        metrics = pa.concat_tables(parts) if parts else METRIC_SCHEMA.empty_table()
+        if two_sources:
+            metrics = metrics.sort_by("trial_id")
+        return trials, text_columns(metrics, categorical), stamps
+
+    def read_trials(self) -> pd.DataFrame:
+        """One row per finished trial."""
+        trials, _, _ = self._tables(with_metrics=False)
+        return trials.to_pandas() if trials is not None else pd.DataFrame()
+
+    def read_metrics(self, trial_ids: set[str] | None = None) -> pd.DataFrame:
+        """The long metrics table of the given trials (default: every trial with a metrics file)."""
+        if trial_ids is None:
+            trial_ids = {p.stem for p in self.metrics_dir.glob("*.parquet")} if self.metrics_dir.is_dir() else set()
+        return self._metric_tables(trial_ids).to_pandas()
+
+    def compact(self) -> None:
+        """Rewrite the read index from every finished trial (see :mod:`optbench.store_index`): what a
+        study does when it ends, so the next report opens 3 files instead of two per trial."""
+        with self._writing():
+            trials, metrics, stamps = self._tables()
+            if trials is not None and metrics is not None:
+                write_index(trials, metrics, stamps, self.write_bytes)
+
+    def load(self, categorical: bool = False) -> Results:
+        """Every finished trial and its metrics; ``categorical``: the metrics' trial ids and names as pandas
+        categoricals (what a reader selecting rows of hundreds of thousands of them wants)."""
         if not self.exists():
             raise OptbenchError(f"no results store at {self.path} (expected manifest.json and trials/)")
         manifest = self.read_manifest()
-        trials = self.read_trials()
-        ids = set(trials["trial_id"]) if not trials.empty else set()
-        return Results(self.path, trials, self.read_metrics(ids), manifest)
+        trials, metrics, _ = self._tables(categorical=categorical)
+        assert metrics is not None
+        if trials is None:
+            return Results(self.path, pd.DataFrame(), metrics.to_pandas(), manifest)
+        return Results(self.path, trials.to_pandas(), metrics.to_pandas(), manifest)
 
 
 def load(path: str | Path) -> Results:

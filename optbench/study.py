@@ -202,6 +202,7 @@ def execute(study: Study, on_trial: OnTrial | None = None, backend: str = "seque
     from optbench.backends import execute as execute_on_backend
 
     execute_on_backend(study, on_trial, backend, workers, address)
+    study.store.compact()  # one read index for what is finished: reports then open 3 files, not 2 per trial
 
 
 def run(tasks: Any, optims: Any, *args: Any, progress: bool = False, registry: Registry | None = None,

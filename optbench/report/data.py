@@ -23,7 +23,7 @@ import pandas as pd
 
 from optbench import stats
 from optbench.errors import OptbenchError
-from optbench.store import Results, Store, load
+from optbench.store import Results, Store
 
 # per-step bookkeeping the runner writes for every trial; not a task's own metric
 BOOKKEEPING_METRICS = ("lr", "grad_norm", "x", "y", "epoch_train_loss")
@@ -116,21 +116,29 @@ class ReportData:
         return self._cache[key]
 
     def task_metric(self, task_label: str, metric: str) -> pd.DataFrame:
-        """Rows of ``metric`` for the task's trials, from one grouping of the metrics table."""
+        """Rows of ``metric`` for the task's trials, from one grouping of the metrics table (each
+        selection made once, when first asked for)."""
+        groups = self._metric_groups()
+        key = ("metric rows", task_label, metric)
+        if key not in self._cache:
+            rows = groups.get((task_label, metric))
+            self._cache[key] = self.metrics.iloc[:0] if rows is None else self.metrics.take(rows)
+        return self._cache[key]
+
+    def _metric_groups(self) -> dict[tuple[str, str], np.ndarray]:
+        """Row positions of every (task, metric) pair: one pass over the table, no copies."""
         if "groups" not in self._cache:
-            self._cache["groups"] = {key: frame for key, frame in
-                                     self.metrics.groupby(["task_label", "metric"], sort=False, observed=True)}
-        empty = self.metrics.iloc[:0]
-        return self._cache["groups"].get((task_label, metric), empty)
+            self._cache["groups"] = self.metrics.groupby(["task_label", "metric"], sort=False,
+                                                         observed=True).indices
+        return self._cache["groups"]
 
     def invalidate_trials(self) -> None:
         """Forget cached trial selections (after columns were added to ``trials``)."""
-        for key in [k for k in self._cache if k != "groups"]:
+        for key in [k for k in self._cache if k != "groups" and k[0] != "metric rows"]:
             del self._cache[key]
 
     def metric_names(self, task_label: str) -> list[str]:
-        self.task_metric(task_label, "")  # builds the grouping
-        return sorted(str(m) for t, m in self._cache["groups"] if t == task_label)
+        return sorted(str(m) for t, m in self._metric_groups() if t == task_label)
 
     def curve_metrics(self, task_label: str) -> list[str]:
         """The declared metrics this task recorded, headline first: what convergence figures draw."""
@@ -169,7 +177,7 @@ def load_stores(paths: Sequence[str | Path]) -> ReportData:
     stores: list[tuple[str, Results]] = []
     trial_parts, metric_parts, task_infos, diagnoses, tuning = [], [], {}, {}, []
     for label, folder in zip(_store_labels(folders), folders, strict=True):
-        results = load(folder)
+        results = Store(folder).load(categorical=True)
         if results.trials.empty:
             raise OptbenchError(f"results store {folder} has no finished trials yet")
         stores.append((label, results))
@@ -200,16 +208,18 @@ def _metrics_table(parts: list[pd.DataFrame], labels: list[str], trials: pd.Data
     """
     frames = []
     for label, part in zip(labels, parts, strict=True):
-        ids = part["trial_id"].astype("category")
+        ids = part["trial_id"].astype("category")  # already one when read with categorical=True
         ids = ids.cat.rename_categories([f"{label}/{c}" for c in ids.cat.categories])
-        frames.append(part.drop(columns=["trial_id"]).assign(trial_id=ids.astype(str)))
+        frames.append(part.assign(trial_id=ids))
+    # categoricals with different categories concatenate as plain values: re-encode only then
     metrics = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     ids = metrics["trial_id"].astype("category")
     known = trials.set_index("trial_id")
     lookup = known.index.get_indexer(ids.cat.categories)
     codes = lookup[ids.cat.codes.to_numpy()]
     keep = codes >= 0
-    metrics = metrics.loc[keep, ["step", "epoch", "examples", "time", "metric", "value"]].reset_index(drop=True)
+    columns = ["step", "epoch", "examples", "time", "metric", "value"]
+    metrics = metrics[columns] if keep.all() else metrics.loc[keep, columns].reset_index(drop=True)
     codes = codes[keep]
     metrics["trial_id"] = pd.Categorical.from_codes(ids.cat.codes.to_numpy()[keep], categories=ids.cat.categories)
     metrics["metric"] = metrics["metric"].astype("category")

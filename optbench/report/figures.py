@@ -169,7 +169,8 @@ def set_scale(ax: Any, which: str, values: Iterable[float], prefer_log: bool = F
     if scale == "linear":
         axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
-    axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    # no minor ticks: unlabelled anyway, and each is an artist that costs time to lay out and draw
+    axis.set_minor_locator(matplotlib.ticker.NullLocator())
     return scale
 
 
@@ -188,7 +189,8 @@ def _finish(ax: Any, xlabel: str, ylabel: str, title: str | None = None) -> None
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel, wrap=True)
     if title:
-        ax.set_title(title, fontsize=10)
+        # a fixed y: matplotlib otherwise measures every tick label on each draw to place the title
+        ax.set_title(title, fontsize=10, y=1.0, pad=6)
     ax.grid(alpha=0.3)
 
 
@@ -348,21 +350,24 @@ def contours(data: ReportData, task_label: str, palette: Palette, max_points: in
         return None
     info = data.infos[task_label]
     trials = data.task_trials(task_label)
-    points = xy.pivot_table(index=["trial_id", "step"], columns="metric", values="value").reset_index()
-    points = points.dropna(subset=["x", "y"])
-    points = points[np.isfinite(points["x"]) & np.isfinite(points["y"])]
     shown = trials.sort_values(["config", "seed"]).groupby("config", sort=True).head(
         max(1, max_trajectories // max(trials["config"].nunique(), 1)))
+    xy = xy[xy["trial_id"].isin(shown["trial_id"])]  # only the trajectories drawn
+    points = xy.pivot_table(index=["trial_id", "step"], columns="metric", values="value",
+                            observed=True).reset_index()
+    points = points.dropna(subset=["x", "y"])
+    points = points[np.isfinite(points["x"]) & np.isfinite(points["y"])]
+    by_trial = dict(tuple(points.groupby("trial_id", sort=False, observed=True)))
     fig, axes = _figure(1, 1, 6.0)
     ax = axes[0, 0]
     surface = info.surface
     if surface:
         _draw_surface(ax, surface, info.critical_points)
     for _, trial in shown.iterrows():
-        path = points[points["trial_id"] == trial["trial_id"]]
-        path = path[path["step"].isin(downsample_steps(path["step"].to_numpy(), max_points))]
-        if path.empty:
+        path = by_trial.get(trial["trial_id"])
+        if path is None or path.empty:
             continue
+        path = path[path["step"].isin(downsample_steps(path["step"].to_numpy(), max_points))]
         faded = trial["status"] != "completed"
         ax.plot(path["x"], path["y"], color=palette.colour(trial["optimizer"]),
                 linestyle=palette.style(trial["config"]), lw=1.0 if faded else 1.4, alpha=0.35 if faded else 0.9,
