@@ -20,7 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optbench.registry import Kind, Registry
+from optbench.errors import OptbenchError
+from optbench.registry import Entry, Kind, Registry
 from optbench.spec import format_number, format_value
 
 if TYPE_CHECKING:  # the listing commands need neither pandas nor the study machinery
@@ -50,12 +51,19 @@ def registry_table(registry: Registry, kind: Kind) -> Table:
     for entry in registry.list(kind):
         # Plugin-provided text is shown literally, never as rich markup.
         name = escape(entry.name) + (f"\n[dim]({escape(', '.join(entry.aliases))})[/dim]" if entry.aliases else "")
-        cells = [name, escape(entry.description), escape(_defaults_text(entry.listed_defaults()))]
+        cells = [name, escape(entry.description), escape(_listed_defaults_text(entry))]
         if kind == "optimizer":
             cells.append(f"{entry.lr_range[0]:g} – {entry.lr_range[1]:g}" if entry.lr_range else "—")
         cells.append(escape(entry.source))
         table.add_row(*cells)
     return table
+
+
+def _listed_defaults_text(entry: Entry) -> str:
+    try:
+        return _defaults_text(entry.listed_defaults())
+    except OptbenchError as exc:  # a plugin's lazy factory that does not import: its row says so, the rest lists
+        return f"(unavailable: {exc})"
 
 
 def print_problems(registry: Registry) -> None:

@@ -1,12 +1,14 @@
 """Registry entries: what one optimizer, schedule or task is, made by :func:`optimizer`, :func:`schedule`, :func:`task`.
 
 An :class:`Entry` is an immutable record (kind, name, factory, description, defaults, search space,
-aliases, source, code version). Its hyperparameter defaults have one home, the factory's signature;
+aliases, source, code version). A factory may be given as a ``"module:qualname"`` reference
+(:class:`~optbench.lazy.LazyFactory`), imported on first use, so listing the builtins imports no torch.
+Its hyperparameter defaults have one home, the factory's signature;
 ``Entry.defaults`` holds only the entry's deliberate departures from it (e.g. momentum's β = 0.9 on
 ``torch.optim.SGD``). :meth:`Entry.resolved` merges signature defaults, entry defaults and the user's
 values into the full set a call uses, which is what a trial's identity hashes.
 
-This module imports nothing of optbench but :mod:`optbench.errors`, so the builtin modules, the
+This module imports nothing of optbench but :mod:`optbench.errors` and :mod:`optbench.lazy`, so the builtin modules, the
 catalogue and plugins can all import it while :mod:`optbench.registry` imports them (no circle).
 """
 
@@ -20,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from optbench.errors import SpecError
+from optbench.lazy import LazyFactory, signature
 
 Kind = Literal["optimizer", "schedule", "task"]
 KINDS: tuple[Kind, ...] = ("optimizer", "schedule", "task")
@@ -111,7 +114,8 @@ def _check_value(key: str, value: Any, default: Any) -> None:
 class Entry:
     """One registered optimizer, schedule or task.
 
-    ``factory`` signatures, by kind:
+    ``factory`` (a callable, or a ``"module:qualname"`` string, which becomes a
+    :class:`~optbench.lazy.LazyFactory` imported on first use) signatures, by kind:
 
     - optimizer: ``factory(params, **hparams) -> torch.optim.Optimizer``
     - schedule: ``factory(total_steps, **hparams) -> Callable[[int], float]`` (a learning-rate
@@ -127,7 +131,7 @@ class Entry:
 
     kind: Kind
     name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., Any] | str
     description: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
     lr_range: tuple[float, float] | None = None
@@ -143,6 +147,11 @@ class Entry:
             raise ValueError("an entry needs a non-empty string name")
         if any(c in self.name for c in "[],|= "):
             raise ValueError(f"name {self.name!r} may not contain any of '[],|= ' (they are spec syntax)")
+        if isinstance(self.factory, str):
+            try:
+                object.__setattr__(self, "factory", LazyFactory(self.factory))
+            except ValueError as exc:
+                raise ValueError(f"factory of {self.name!r}: {exc}") from None
         if not callable(self.factory):
             raise ValueError(f"factory of {self.name!r} is not callable: {self.factory!r}")
         object.__setattr__(self, "name", self.name.lower())
@@ -167,9 +176,10 @@ class Entry:
         return space
 
     def signature_defaults(self) -> dict[str, Any]:
-        """The factory's own keyword defaults (JSON-able ones), hyperparameters only."""
+        """The factory's own keyword defaults (JSON-able ones), hyperparameters only (a lazy factory's are
+        read from its source without importing it where that is sure: :func:`optbench.lazy.signature`)."""
         try:
-            params = list(inspect.signature(self.factory).parameters.values())[POSITIONAL[self.kind]:]
+            params = list(signature(self.factory).parameters.values())[POSITIONAL[self.kind]:]
         except (TypeError, ValueError):
             return {}
         keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -213,21 +223,22 @@ def _tuples(params: dict[str, Any]) -> dict[str, Any]:
 
 def optimizer(
     name: str,
-    factory: Callable[..., Any],
+    factory: Callable[..., Any] | str,
     description: str,
     defaults: Mapping[str, Any] | None = None,
     lr_range: tuple[float, float] | None = None,
     aliases: Sequence[str] = (),
     search_space: Mapping[str, Range] | None = None,
 ) -> Entry:
-    """Describe an optimizer: ``factory(params, **hparams)`` returns a ``torch.optim.Optimizer``."""
+    """Describe an optimizer: ``factory(params, **hparams)`` returns a ``torch.optim.Optimizer``; ``factory``
+    may be a ``"module:qualname"`` string (``"torch.optim:Adam"``), imported when first used."""
     return Entry("optimizer", name, factory, description, defaults or {}, lr_range, tuple(aliases),
                  search_space=search_space or {})
 
 
 def schedule(
     name: str,
-    factory: Callable[..., Any],
+    factory: Callable[..., Any] | str,
     description: str,
     defaults: Mapping[str, Any] | None = None,
     aliases: Sequence[str] = (),
@@ -238,7 +249,7 @@ def schedule(
 
 def task(
     name: str,
-    factory: Callable[..., Any],
+    factory: Callable[..., Any] | str,
     description: str,
     defaults: Mapping[str, Any] | None = None,
     aliases: Sequence[str] = (),

@@ -1,7 +1,8 @@
 """The builtin optimizers: seven entries backed by ``torch.optim``, described against the lecture.
 
-The torch classes are registered directly, so their signatures are the one home of the defaults;
-an entry's ``defaults`` say only where optbench departs from torch (momentum's β = 0.9, its lr 0.01,
+The torch classes are registered directly, by name (``"torch.optim:Adam"``: imported when first used, so
+``optbench list`` does not import torch), so their signatures are the one home of the defaults; an entry's
+``defaults`` say only where optbench departs from torch (momentum's β = 0.9, its lr 0.01,
 RMSProp's lr 1e-3). Each declares a search space (learning rate on a log scale; β's linear) for
 ``optbench tune``.
 
@@ -15,18 +16,21 @@ Lecture notation: θ parameters, g gradient, η learning rate, σ the per-parame
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from optbench.entries import Entry, Range, optimizer
 
-Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
+if TYPE_CHECKING:
+    import torch
+
+    Params = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
 
 
 def sgd(params: Params, lr: float = 0.01, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """Plain (stochastic) gradient descent θ ← θ − η g: ``torch.optim.SGD`` with momentum fixed at 0
     (the one builtin wrapper: it changes behaviour by taking momentum away)."""
+    import torch  # here, not at the top: listing the registry imports this module, and must not import torch
+
     return torch.optim.SGD(params, lr=lr, momentum=0.0, weight_decay=weight_decay)
 
 
@@ -42,39 +46,39 @@ BUILTINS: list[Entry] = [
         search_space={"lr": LR_FAST}, aliases=("gd",),
     ),
     optimizer(
-        "momentum", torch.optim.SGD,
+        "momentum", "torch.optim:SGD",
         "Heavy-ball momentum: m ← β·m + g, θ ← θ − η·m (torch.optim.SGD). The lecture writes "
         "m ← λm − ηg, θ ← θ + m: the same trajectory when η is constant.",
         {"lr": 0.01, "momentum": 0.9}, aliases=("sgdm", "heavy-ball"),
         search_space={"lr": LR_FAST, "momentum": Range(0.5, 0.99, "linear", limits=(0.0, 0.999))},
     ),
     optimizer(
-        "adagrad", torch.optim.Adagrad,
+        "adagrad", "torch.optim:Adagrad",
         "Adagrad: θ ← θ − η·g/(√Σg² + ε) (torch.optim.Adagrad). The lecture's σ is the root MEAN "
         "square √(Σg²/(t+1)); torch uses the root of the SUM, i.e. the lecture's update with "
         "η/√(t+1) decay built in.",
         search_space={"lr": LR_FAST},
     ),
     optimizer(
-        "rmsprop", torch.optim.RMSprop,
+        "rmsprop", "torch.optim:RMSprop",
         "RMSProp: v ← α·v + (1−α)·g², θ ← θ − η·g/(√v + ε) (torch.optim.RMSprop). The lecture starts "
         "σ₀ = |g₀|; torch starts v = 0, so its first steps are larger by up to 1/√(1−α).",
         {"lr": 0.001}, search_space={"lr": LR_ADAPTIVE, "alpha": Range(0.9, 0.999, "linear", limits=(0.5, 0.9999))},
     ),
     optimizer(
-        "adam", torch.optim.Adam,
+        "adam", "torch.optim:Adam",
         "Adam = RMSProp + momentum with bias correction: m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), "
         "θ ← θ − η·m̂/(√v̂ + ε) (torch.optim.Adam).",
         search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "betas.1": BETA2},
     ),
     optimizer(
-        "adamw", torch.optim.AdamW,
+        "adamw", "torch.optim:AdamW",
         "AdamW: Adam with decoupled weight decay θ ← θ − η·λ·θ (torch.optim.AdamW); the HW2 sample "
         "code's optimizer (lr 1e-4).",
         search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "weight_decay": Range(1e-4, 1e-1)},
     ),
     optimizer(
-        "radam", torch.optim.RAdam,
+        "radam", "torch.optim:RAdam",
         "RAdam: Adam whose adaptive step is multiplied by the variance rectification r_t once "
         "ρ_t > 5, and plain bias-corrected momentum before (torch.optim.RAdam).",
         search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1},

@@ -12,9 +12,10 @@ case-insensitively, suggesting the closest name on a miss. :func:`load_registry`
 4. extra plugin paths or module names (the CLI's ``--plugin``).
 
 A plugin module registers things by defining module-level :class:`Entry` values (made with
-:func:`optimizer`, :func:`schedule` or :func:`task`); the loader collects them. A plugin that fails
-to import, or that is malformed, is recorded in :attr:`Registry.problems` with its file and the
-problem, and every other entry keeps working.
+:func:`optimizer`, :func:`schedule` or :func:`task`); the loader collects them. Loading a plugin runs
+it (its own imports are its cost); a factory named ``"module:name"`` is imported only when first used, and
+one that fails to import then names its plugin. A plugin that fails to import, or that is malformed, is
+recorded in :attr:`Registry.problems` with its file and the problem, and every other entry keeps working.
 
 The loader stamps each entry's ``code_version``: ``optbench <version>`` for builtins, the first 16 hex
 digits of the sha256 of a plugin file (or of a plugin module's file), ``<dist> <version>`` for an entry
@@ -38,6 +39,7 @@ from typing import Any
 
 from optbench.entries import KINDS, Entry, Kind, Range, optimizer, schedule, task
 from optbench.errors import OptbenchError, PluginError, UnknownNameError
+from optbench.lazy import LazyFactory
 
 ENTRY_POINT_GROUPS: dict[Kind, str] = {
     "optimizer": "optbench.optimizers",
@@ -139,7 +141,10 @@ class GuardedFactory:
 def _with_source(entry: Entry, source: str, code_version: str) -> Entry:
     if entry.source != "builtin":  # a plugin re-exporting someone else's entry keeps its origin
         return entry
-    factory = GuardedFactory(entry.factory, source, entry.kind, entry.name)
+    factory = entry.factory
+    if isinstance(factory, LazyFactory):  # one that fails to import names the plugin
+        factory = LazyFactory(factory.reference, origin=source)
+    factory = GuardedFactory(factory, source, entry.kind, entry.name)
     return replace(entry, factory=factory, source=source, code_version=code_version)
 
 

@@ -1,4 +1,4 @@
-"""The package's shape: no import circles, and the command line starts without torch or pandas."""
+"""The package's shape: no import circles, and the command line starts (and lists) without torch or pandas."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "optbench"
 
@@ -80,3 +82,14 @@ def test_the_command_line_starts_without_torch_or_pandas() -> None:
     code = "import sys, optbench.cli; print(sorted({'torch', 'pandas'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kind", ["optimizers", "schedules", "tasks"])
+def test_listing_the_registry_imports_no_torch_or_pandas(kind: str, tmp_path: Path) -> None:
+    # a fresh interpreter in an empty folder (no ./plugins: a plugin's own imports are its cost)
+    code = ("import sys; from click.testing import CliRunner; from optbench.cli import main; "
+            f"result = CliRunner().invoke(main, ['list', '{kind}']); "
+            "print(result.exit_code, sorted({'torch', 'pandas'} & set(sys.modules)), len(result.output))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.startswith("0 [] "), out.stdout + out.stderr  # exit code 0, neither module imported
+    assert int(out.stdout.split()[-1]) > 200  # and the table was printed

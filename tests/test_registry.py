@@ -84,7 +84,7 @@ def test_resolved_merges_signature_then_entry_defaults_then_the_users() -> None:
 
     registry = load_registry(plugin_dir=None)
     adam = registry.get("optimizer", "adam")
-    assert adam.factory is torch.optim.Adam and not adam.defaults  # torch's signature is the home of defaults
+    assert adam.factory.load() is torch.optim.Adam and not adam.defaults  # torch's signature is the home of defaults
     resolved = adam.resolved({"lr": 3e-4})
     assert resolved["lr"] == 3e-4 and resolved["betas"] == (0.9, 0.999) and resolved["eps"] == 1e-8
     json.dumps(resolved)  # JSON-able: the trial identity hashes it

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from optbench.entries import Entry, task
 from optbench.errors import SpecError
 from optbench.tasks.base import Budget, Metric, Target, Task, check_memory
 
@@ -95,12 +94,3 @@ class Logistic(Task):
 
     def target(self) -> Target:
         return Target("suboptimality", TOLERANCE, f"training suboptimality f(w) − f* ≤ {TOLERANCE:g}")
-
-
-BUILTINS: list[Entry] = [
-    task(
-        "logistic", Logistic,
-        "Logistic regression on synthetic Gaussian data (one linear layer, BCE; convex, minimiser known): "
-        "records training suboptimality; reports val_loss and val_acc.",
-    ),
-]

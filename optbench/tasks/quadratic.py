@@ -14,7 +14,6 @@ import math
 import torch
 from torch import nn
 
-from optbench.entries import Entry, task
 from optbench.errors import SpecError
 from optbench.tasks.base import Metric, Parameters, Target, Task, check_memory
 
@@ -99,13 +98,3 @@ class Quadratic(Task):
 
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         return {"full_loss": self.suboptimality(model.theta.detach()) + self.f_star}
-
-
-BUILTINS: list[Entry] = [
-    task(
-        "quadratic", Quadratic,
-        "Rotated ill-conditioned quadratic bowl, eigenvalues 1/κ..1, finite sum of n noisy copies; "
-        "records suboptimality and distance to the optimum.",
-        aliases=("quad", "bowl"),
-    ),
-]

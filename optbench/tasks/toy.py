@@ -16,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from optbench.entries import Entry, task
 from optbench.errors import SpecError
 from optbench.tasks.base import CriticalPoint, Metric, Parameters, Target, Task, check_memory
 
@@ -134,22 +133,3 @@ def himmelblau(x0: float = -0.27, y0: float = -0.6, **kw: Any) -> Surface2D:
     """(x² + y − 11)² + (x + y² − 7)²: four minima, a maximum and four saddles."""
     return Surface2D(lambda x, y: (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2, _HIMMELBLAU,
                      (-5.0, 5.0, -5.0, 5.0), x0, y0, **kw)
-
-
-# what Surface2D takes through **kw (the start and shape parameters are in each factory's signature)
-# what Surface2D takes through **kw; start and shape parameters live in each factory's signature
-_COMMON = {"init_std": 0.0, "noise": 0.0, "n": 64, "data_seed": 0}
-
-BUILTINS: list[Entry] = [
-    task("saddle", saddle, "x² − y²: saddle point at the origin (2-D; records x, y).",
-         dict(_COMMON)),
-    task("double-well", double_well,
-         "x²/2 + y⁴/4 − y²/2: saddle at the origin, minima at (0, ±1); bounded below (2-D).",
-         dict(_COMMON)),
-    task("monkey-saddle", monkey_saddle, "x³ − 3xy²: degenerate saddle at the origin (2-D).",
-         dict(_COMMON)),
-    task("rosenbrock", rosenbrock, "Rosenbrock's banana valley, minimum at (1, 1) (2-D).",
-         dict(_COMMON)),
-    task("himmelblau", himmelblau, "Himmelblau: 4 local minima, 1 maximum, 4 saddles (2-D).",
-         dict(_COMMON)),
-]
