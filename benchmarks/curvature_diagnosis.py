@@ -6,19 +6,22 @@ Measures, in one run and on the same examples:
 - one Hessian-vector product: forward-over-reverse (torch.func jvp of grad), double backward (both
   recompute the gradient), and reuse-graph (the default when the examples fit in one chunk);
 - the whole :func:`optbench.curvature.diagnose` (Lanczos for λ_min and λ_max, Hutchinson trace, ε-sharpness,
-  escape step), with its HVP and gradient counts.
+  escape step), with its HVP and gradient counts, at its defaults and at the previous defaults (Lanczos
+  tolerance 1e-5, 32 trace probes) as a ratio, with both runs' λ_min, λ_max and trace set against a tightly
+  converged reference (``--reference-iters`` Lanczos iterations at tolerance 1e-9, 64 probes).
 
 Figures are reported as seconds and as ratios to the baseline gradient. The model is the phoneme task's
 ``medium`` preset (429 → 256 → 256 → 41, ≈2.5·10⁵ parameters) after a short Adam warm-up; when the phoneme
 task cannot be built, an MLP of the same shape on random data stands in (and the output says so).
 
-    python benchmarks/curvature_diagnosis.py [--examples 4096] [--threads 2]
+    python benchmarks/curvature_diagnosis.py [--examples 4096] [--threads 2] [--reference-iters 200]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -84,6 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--examples", type=int, default=4096, help="diagnosis examples (the runner's default)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--reference-iters", type=int, default=200, help="0: skip the accuracy reference")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -98,23 +102,39 @@ def main() -> None:
     dbl_s = median_seconds(lambda: Objective(task, model, indices, hvp_method="double-backward").hvp(v))
     reuse = Objective(task, model, indices, hvp_method="reuse-graph")
     reuse_s = median_seconds(lambda: reuse.hvp(v))
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     result = diagnose(task, model, examples=args.examples)
     total_s = time.perf_counter() - started
+    started = time.perf_counter()
+    previous = diagnose(task, model, examples=args.examples, lanczos_tol=1e-5, trace_probes=32)
+    previous_s = time.perf_counter() - started
+    reference = diagnose(task, model, examples=args.examples, lanczos_iters=args.reference_iters, lanczos_tol=1e-9,
+                         trace_probes=64, eps_steps=0) if args.reference_iters else None
     report = {
         "task": name, "params": objective.dim, "examples": objective.n_examples,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "gradient_s": round(gradient_s, 4),
         "hvp_forward_over_reverse_s": round(fwd_s, 4), "hvp_double_backward_s": round(dbl_s, 4),
         "hvp_reuse_graph_s": round(reuse_s, 4), "hvp_reuse_graph_over_gradient": round(reuse_s / gradient_s, 2),
         "hvp_over_gradient": round(fwd_s / gradient_s, 2),
         "double_backward_over_forward_over_reverse": round(dbl_s / fwd_s, 2),
         "diagnosis_s": round(total_s, 2), "diagnosis_over_gradient": round(total_s / gradient_s, 1),
-        "hvps": result.cost["hvps"], "gradients": result.cost["gradients"], "method": result.method,
-        "lambda_min": result.lambda_min, "lambda_max": result.lambda_max,
-        "trace": result.trace, "trace_stderr": result.trace_stderr, "verdict": result.verdict,
-        "grad_norm": result.grad_norm, "eps_sharpness": result.eps_sharpness, "notes": result.notes,
+        "previous_defaults_s": round(previous_s, 2), "diagnosis_over_previous_defaults": round(total_s / previous_s, 2),
+        "hvps": result.cost["hvps"], "previous_hvps": previous.cost["hvps"], "gradients": result.cost["gradients"],
+        "method": result.method, "verdict": result.verdict, "grad_norm": result.grad_norm,
+        "eps_sharpness": result.eps_sharpness, "notes": result.notes, "previous_notes": previous.notes,
     }
+    for label, run in (("default", result), ("previous", previous), ("reference", reference)):
+        if run is not None:
+            report[f"{label}_spectrum"] = {"lambda_min": run.lambda_min, "lambda_max": run.lambda_max,
+                                           "trace": run.trace, "trace_stderr": run.trace_stderr}
+    if reference is not None:
+        for label, run in (("default", result), ("previous", previous)):
+            report[f"{label}_relative_error"] = {
+                key: round(abs(getattr(run, key) - getattr(reference, key)) / abs(getattr(reference, key)), 5)
+                for key in ("lambda_min", "lambda_max", "trace")}
     print(json.dumps(report, indent=2))
 
 

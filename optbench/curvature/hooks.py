@@ -52,7 +52,8 @@ class DiagnoseSettings:
     examples: int | None = 4096  # a seeded subset keeps big tasks at seconds; none = every example
     exact_max_params: int = 3000
     lanczos_iters: int = 80
-    trace_probes: int = 32
+    lanczos_tol: float = 1e-3  # Ritz residuals ≤ tol·max|λ|: PyHessian's 1e-3, on the residual (stricter)
+    trace_probes: int = 16
     grad_tol: float = 1e-3
     eps_steps: int = 10
     density: bool = False
@@ -74,12 +75,16 @@ class DiagnoseSettings:
         for name in ("density", "per_layer"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{option}: {name} must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.lanczos_tol, bool) or not isinstance(self.lanczos_tol, (int, float)) \
+                or not 0 < self.lanczos_tol < 1:
+            raise SpecError(f"{option}: lanczos_tol must be a number in (0, 1), got {self.lanczos_tol!r}")
         if self.trace_probes < 2:
             raise SpecError(f"{option}: trace_probes must be >= 2, got {self.trace_probes}")
 
     def run(self, task: Task, model: nn.Module, seed: int) -> Diagnosis:
         return diagnose(task, model, self.examples, seed, exact_max_params=self.exact_max_params,
-                        lanczos_iters=self.lanczos_iters, trace_probes=self.trace_probes, grad_tol=self.grad_tol,
+                        lanczos_iters=self.lanczos_iters, lanczos_tol=self.lanczos_tol,
+                        trace_probes=self.trace_probes, grad_tol=self.grad_tol,
                         eps_steps=self.eps_steps, density=self.density, top_k=self.top_k,
                         per_layer=self.per_layer)
 

@@ -84,7 +84,7 @@ def test_negative_and_positive_fractions(blobs) -> None:
     assert estimate.negative_fraction == pytest.approx(exact.negative_fraction, abs=0.15)
     quick = diagnose(task, model, exact_max_params=10, eps_steps=0, trace_probes=4)
     assert quick.fraction_method.startswith("lanczos quadrature")
-    assert 0 <= quick.negative_fraction <= 1 - quick.positive_fraction
+    assert 0 <= quick.negative_fraction <= 1 - quick.positive_fraction + 1e-12  # the two can sum to 1
     at_saddle = diagnose(saddle(), Parameters(torch.zeros(2, dtype=torch.float64)))
     assert (at_saddle.negative_fraction, at_saddle.positive_fraction) == (0.5, 0.5)
     summary = at_saddle.to_dict()["summary"]
@@ -103,6 +103,25 @@ def test_settings_take_top_k_and_per_layer() -> None:
         DiagnoseSettings.parse("top_k=0")
     with pytest.raises(SpecError, match="per_layer must be true or false"):
         DiagnoseSettings.parse("per_layer=3")
+
+
+@pytest.mark.parametrize("bad", ["0", "1", "-1e-3", "fast", "true"])
+def test_the_lanczos_tolerance_is_a_setting_in_the_open_unit_interval(bad: str) -> None:
+    assert DiagnoseSettings.parse("lanczos_tol=1e-6").lanczos_tol == 1e-6
+    with pytest.raises(SpecError, match="lanczos_tol must be a number in"):
+        DiagnoseSettings.parse(f"lanczos_tol={bad}")
+
+
+def test_a_tighter_lanczos_tolerance_takes_more_iterations_and_moves_lambda_min_down(blobs) -> None:
+    # a Ritz value lies inside the spectrum: more iterations can only move the smallest one down
+    task, model = blobs
+    loose = diagnose(task, model, exact_max_params=10, eps_steps=0, trace_probes=4, lanczos_tol=1e-2)
+    tight = diagnose(task, model, exact_max_params=10, eps_steps=0, trace_probes=4, lanczos_tol=1e-8,
+                     lanczos_iters=400)
+    exact = diagnose(task, model, eps_steps=0)
+    assert loose.cost["hvps"] < tight.cost["hvps"]
+    assert exact.lambda_min - 1e-9 <= tight.lambda_min <= loose.lambda_min + 1e-12
+    assert tight.lambda_min == pytest.approx(exact.lambda_min, rel=1e-5, abs=1e-9)
 
 
 def test_the_package_imports_one_way_and_sits_below_the_runner() -> None:
