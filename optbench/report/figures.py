@@ -23,15 +23,12 @@ from typing import Any, TypeVar
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # no display: figures are rendered to SVG text only
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from optbench import stats  # noqa: E402
-from optbench.report.data import ReportData, diverged_curves, downsample_steps, seed_curves  # noqa: E402
+from optbench import stats
+from optbench.report.data import ReportData, diverged_curves, downsample_steps, seed_curves
 
 WIDTH_IN = 12.0  # 1200 px at 100 dpi: readable on a 1280 px screen without scrolling sideways
 LINESTYLES = ["-", "--", ":", "-."]
@@ -52,7 +49,7 @@ def styled(draw: F) -> F:
 
     @functools.wraps(draw)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with plt.rc_context(STYLE):
+        with matplotlib.rc_context(STYLE):
             return draw(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
@@ -98,11 +95,10 @@ def palette_for(data: ReportData) -> Palette:
     return Palette(data.trials["optimizer"], data.trials[["config", "optimizer"]])
 
 
-def to_svg(fig: plt.Figure) -> str:
+def to_svg(fig: Figure) -> str:
     """The figure as an ``<svg>`` element with page-unique ids (every figure's ids get a prefix)."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
-    plt.close(fig)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
     # metadata holds the matplotlib version and date: noise in the page, and unstable across builds
@@ -114,18 +110,22 @@ def to_svg(fig: plt.Figure) -> str:
 
 
 def _figure(rows: int, cols: int, height_per_row: float = 3.0, legend_rows: int = 0,
-            right_in: float = 0.25) -> tuple[plt.Figure, np.ndarray]:
+            right_in: float = 0.25) -> tuple[Figure, np.ndarray]:
     """A grid with fixed margins in inches (constrained layout costs ~0.5 s a figure at this size, and
-    short plain tick labels plus these margins keep titles, labels and ticks apart without it)."""
+    short plain tick labels plus these margins keep titles, labels and ticks apart without it).
+
+    A bare :class:`~matplotlib.figure.Figure`, not pyplot's: no window manager, no global figure list to
+    close, and saving as SVG picks the SVG canvas (no display backend is ever loaded)."""
     height = rows * height_per_row + 0.3 * legend_rows + 0.2
-    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, height), squeeze=False)
+    fig = Figure(figsize=(WIDTH_IN, height))
+    axes = fig.subplots(rows, cols, squeeze=False)
     fig.subplots_adjust(left=0.85 / WIDTH_IN, right=1 - right_in / WIDTH_IN, top=1 - 0.4 / height,
                         bottom=(0.6 + 0.3 * legend_rows) / height, wspace=0.3 if cols > 1 else 0,
                         hspace=1.0 / max(height_per_row - 1.0, 0.5))
     return fig, axes
 
 
-def _legend_below(fig: plt.Figure, handles: list[Any], labels: list[str], ncols: int) -> None:
+def _legend_below(fig: Figure, handles: list[Any], labels: list[str], ncols: int) -> None:
     """One legend for the figure under its axes, in the space ``_figure(legend_rows=...)`` reserved."""
     if handles:
         labels = [label if len(label) <= 60 else label[:59] + "…" for label in labels]
@@ -249,9 +249,9 @@ def convergence(data: ReportData, task_label: str, palette: Palette, max_points:
 @styled
 def lr_schedules(data: ReportData, task_label: str, palette: Palette, max_points: int = 100) -> str | None:
     """The learning rate each configuration actually used (multiplier × base lr) against step."""
-    curves = seed_curves(data, task_label, "lr", max_points)
-    if curves.empty or curves.groupby("config")["median"].nunique().max() <= 1:
+    if not _lr_varies(data.task_metric(task_label, "lr")):
         return None  # constant learning rates: the leaderboard's labels already say them
+    curves = seed_curves(data, task_label, "lr", max_points)
     fig, axes = _figure(1, 1, 2.6)
     ax = axes[0, 0]
     for (config, optimizer), curve in curves.groupby(["config", "optimizer"], sort=True):
@@ -259,6 +259,15 @@ def lr_schedules(data: ReportData, task_label: str, palette: Palette, max_points
     set_scale(ax, "y", curves["median"])
     _finish(ax, "optimizer step", "learning rate")
     return to_svg(fig)
+
+
+def _lr_varies(rows: pd.DataFrame) -> bool:
+    """Whether any trial's recorded learning rate changes during training (one vectorised pass)."""
+    if rows.empty:
+        return False
+    order = np.argsort(rows["trial_id"].cat.codes.to_numpy(), kind="stable")  # each trial's rows together
+    trial, value = rows["trial_id"].cat.codes.to_numpy()[order], rows["value"].to_numpy()[order]
+    return bool(np.any((trial[1:] == trial[:-1]) & (value[1:] != value[:-1])))
 
 
 def equal_budget_values(data: ReportData, task_label: str, metric: str, column: str, at: float) -> pd.Series:
