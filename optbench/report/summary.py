@@ -51,6 +51,15 @@ def ranking(data: ReportData, task_label: str) -> pd.DataFrame:
     return data._cache[key]
 
 
+def at_resolution(data: ReportData, task_label: str, table: pd.DataFrame) -> list[str]:
+    """Configurations whose median headline sits at the metric's declared resolution (numerically equal)."""
+    info = data.infos[task_label]
+    floor = info.metric(info.headline).resolution
+    if floor <= 0 or info.maximize:
+        return []
+    return table.loc[table["median"] <= floor, "config"].tolist()
+
+
 def winner_sentence(data: ReportData, task_label: str) -> str:
     """Who wins on the headline metric, by how much, and whether that exceeds seed noise."""
     info, table = data.infos[task_label], ranking(data, task_label)
@@ -69,6 +78,10 @@ def winner_sentence(data: ReportData, task_label: str) -> str:
         return (f"{lead}, {best['config']} has the best value, {values} for {second['config']} "
                 f"(margin {_num(margin, 3)}) — {ONE_SEED}, so this is not a verdict.")
     tied = table[(table["rank"] > 1) & table["tied_with_best"].astype(bool)]["config"].tolist()
+    at_floor = at_resolution(data, task_label, table)
+    if len(at_floor) > 1:
+        return (f"{lead}, {len(at_floor)} configurations reach the metric's resolution ({_num(metric.resolution)}: "
+                f"below it values are numerically equal): {', '.join(at_floor)} — a tie, not a winner.")
     if tied:
         names = ", ".join(tied)
         return (f"{lead}, {best['config']} has the best median ({_num(best['median'])} over {int(best['n'])} seeds), "
@@ -174,6 +187,9 @@ def _verdict_word(data: ReportData, task_label: str) -> str:
     if int(table.iloc[:2]["n"].min()) < 2:
         return f"{best['config']} ({ONE_SEED})"
     tied = table[(table["rank"] > 1) & table["tied_with_best"].astype(bool)]["config"].tolist()
+    at_floor = at_resolution(data, task_label, table)
+    if len(at_floor) > 1:
+        return f"a tie at the metric's resolution between {', '.join(at_floor)}"
     if tied:
         return f"{best['config']}, within seed noise of {', '.join(tied)}"
     return f"{best['config']} (beyond seed noise)"

@@ -150,3 +150,19 @@ def test_every_built_report_is_well_formed_and_self_contained(built_reports, nam
     html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(html)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html)
     assert len(re.findall(r"<script\b", html)) == 1
+
+
+def test_configurations_below_the_metric_s_resolution_tie_instead_of_one_winning(tmp_path):
+    import optbench
+    from optbench.report import build_report
+
+    store = tmp_path / "floor"
+    trials = optbench.run("quadratic[kappa=10,noise=0]", "sgd[lr=1.818],momentum[lr=2.31,momentum=0.27]", steps=400,
+                          seeds="0-1", out=store, threads=1)
+    assert (trials["final_suboptimality"] <= 1e-20).all()  # both at or below the declared 1e-20 resolution
+    data = load_stores([store])
+    sentence = summary.winner_sentence(data, data.tasks[0])
+    assert "2 configurations reach the metric's resolution (1e-20" in sentence and "a tie, not a winner" in sentence
+    assert "wins" not in sentence
+    page = _text(build_report([store], tmp_path / "floor.html"))
+    assert "a tie, not a winner" in page and "★ best" in page  # the table still marks the (tied) first row
