@@ -48,7 +48,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from optbench.errors import OptbenchError, StoreWarning, did_you_mean
-from optbench.store_index import current_stamps, read_index, text_columns, write_index
+from optbench.store_index import current_stamps, read_index, recorded_stamps, text_columns, write_index
 
 try:
     import fcntl
@@ -508,6 +508,9 @@ class Store:
         """Rewrite the read index from every finished trial (see :mod:`optbench.store_index`): what a
         study does when it ends, so the next report opens 3 files instead of two per trial."""
         with self._writing():
+            stamps = current_stamps(self.path)
+            if recorded_stamps(self.path) == stamps and read_index(self.path, stamps, METRIC_SCHEMA)[2] == set(stamps):
+                return  # a readable index of exactly what is finished (a rerun that ran nothing)
             trials, metrics, stamps = self._tables()
             if trials is not None and metrics is not None:
                 write_index(trials, metrics, stamps, self.write_bytes)

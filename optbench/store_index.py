@@ -62,6 +62,15 @@ def current_stamps(store_path: Path) -> dict[str, str]:
             for trial_id, stamp in file_stamps(store_path / "trials").items()}
 
 
+def recorded_stamps(store_path: Path) -> dict[str, str] | None:
+    """The stamps the last compaction recorded (None when there is no readable index)."""
+    try:
+        recorded = json.loads((store_path / INDEX_DIR / "stamps.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
 def read_index(store_path: Path, stamps: dict[str, str], metric_schema: pa.Schema,
                with_metrics: bool = True) -> tuple[pa.Table | None, pa.Table | None, set[str]]:
     """The index's trials (and metrics) restricted to the trials it still covers, and those trials' ids.
@@ -70,14 +79,16 @@ def read_index(store_path: Path, stamps: dict[str, str], metric_schema: pa.Schem
     Returns ``(None, None, set())`` when there is no readable index.
     """
     folder = store_path / INDEX_DIR
+    recorded = recorded_stamps(store_path)
+    if recorded is None:
+        return None, None, set()
     try:
-        recorded = json.loads((folder / "stamps.json").read_text())
         trials = pq.read_table(folder / "trials.parquet")
         # its text columns as dictionaries: 10× faster to read than hundreds of thousands of strings
         metrics = pq.read_table(folder / "metrics.parquet", read_dictionary=TEXT_COLUMNS) if with_metrics else None
     except (OSError, ValueError, pa.ArrowException):
         return None, None, set()
-    if not isinstance(recorded, dict) or "trial_id" not in trials.column_names \
+    if "trial_id" not in trials.column_names \
             or (metrics is not None and metrics.schema.names != metric_schema.names):
         return None, None, set()
     covered = {i for i, stamp in recorded.items() if stamps.get(i) == stamp}

@@ -102,3 +102,16 @@ def test_a_damaged_or_half_written_index_changes_nothing(tmp_path: Path, damage:
     else:  # killed between writing the new tables and the new stamps
         (index / "stamps.json").write_bytes(old_stamps)
     _assert_same(Store(path).load(), _file_by_file(path, tmp_path))
+
+
+def test_a_rerun_that_runs_nothing_keeps_the_index_and_a_damaged_one_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "store"
+    _run(path, seeds="0")
+    index = path / "index" / "metrics.parquet"
+    written = index.stat().st_mtime_ns
+    _run(path, seeds="0")  # every trial finished: nothing runs, nothing is rewritten
+    assert index.stat().st_mtime_ns == written
+    index.write_bytes(b"not parquet")
+    _run(path, seeds="0")  # same stamps, unreadable index: the compaction replaces it
+    assert Store(path)._tables()[1] is not None and index.read_bytes()[:4] == b"PAR1"
+    _assert_same(Store(path).load(), _file_by_file(path, tmp_path))
