@@ -2,19 +2,19 @@
 
 - ``sequential``: every trial in this process, one after another.
 - ``process``: a small explicit pool of N worker processes (``--workers N``), started once per study.
-  Workers are forked from multiprocessing's *fork server* (``spawn`` where there is none): one clean
-  process, started by :func:`start_pool_early` as soon as a study with workers is prepared, that imports
-  torch and optbench once -- while the driver plans -- and never runs a torch operation, so its forks
-  share no thread pool or open file with the driver and start in milliseconds instead of paying ~3 s of
-  imports each. Each worker sets its torch threads to ``max(1, cores // N)`` (never more than the
-  driver's own setting), rebuilds the registry from the study's plugin list (a registry holds functions
-  from plugin files, which need not pickle) and keeps it and its task cache for the whole study, so each
-  task's data is loaded once per worker. The driver talks to each worker over its own pipe, one trial at
-  a time, and waits on the pipes *and* the process sentinels together
-  (``multiprocessing.connection.wait``), so a worker that dies is seen the moment it dies, without
-  polling. Trials are handed out longest first (by planned steps), so the last to finish are short ones;
-  a worker left without trials is stopped at once, and a stopped worker exits without the interpreter's
-  slow teardown (it holds nothing that needs it).
+  Workers are forked from multiprocessing's *fork server* (``spawn`` where there is none; see
+  :mod:`optbench.forkserver`): one clean process, started as soon as a study with workers is prepared
+  (or earlier by the command line), that imports torch and optbench once -- while the driver works --
+  and never runs a torch operation, so its forks share no thread pool or open file with the driver and
+  start in milliseconds instead of paying ~3 s of imports each. Each worker sets its torch threads to
+  ``max(1, cores // N)`` (never more than the driver's own setting), rebuilds the registry from the
+  study's plugin list (a registry holds functions from plugin files, which need not pickle) and keeps it
+  and its task cache for the whole study, so each task's data is loaded once per worker. The driver
+  talks to each worker over its own pipe, one trial at a time, and waits on the pipes *and* the process
+  sentinels together (``multiprocessing.connection.wait``), so a worker that dies is seen the moment it
+  dies, without polling. Trials are handed out longest first (by planned steps), so the last to finish
+  are short ones; a worker left without trials is stopped at once, and a stopped worker exits without
+  the interpreter's slow teardown (it holds nothing that needs it).
 - ``ray``: each trial is a Ray task (``--backend ray --address ...``); results come back to the driver,
   which records them, so a Ray run resumes exactly like a local one (only missing trials are submitted).
 
@@ -49,18 +49,13 @@ from typing import Any, Protocol
 import torch
 
 from optbench.errors import OptbenchError, SpecError, did_you_mean
+from optbench.forkserver import START_METHOD, parent_of_workers
 from optbench.loop import run_trial
 from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
 from optbench.trial import Options, TrialConfig, TrialResult
 
 BACKENDS = ("sequential", "process", "ray")
-#: the fork server, where the platform has one: workers start as forks of a process that has imported
-#: torch but never used it (fork *after* torch has run is unsafe: OpenMP thread pools do not survive it)
-START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-#: what the fork server imports once: torch and optbench's trial code, and torch._dynamo, which the first
-#: torch.optim optimizer a process builds imports (1.7 s here: more than a short trial)
-_PRELOAD = ["optbench.backends", "torch._dynamo"]
 OnTrial = Callable[[TrialConfig, "TrialResult | None"], None]
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -98,26 +93,6 @@ def portable_plugin_sources(registry: Registry) -> list[str]:
         path = Path(source)
         sources.append(str(path.resolve()) if source.endswith(".py") or path.is_file() else source)
     return sources
-
-
-def start_pool_early(workers: int, start_method: str = START_METHOD) -> None:
-    """Start the fork server now (if ``workers > 1``), so its imports overlap the driver's planning.
-
-    Returns at once: the server imports in the background, and the first worker fork waits for it. It is
-    one per driver process and serves every later study of that process (``tune``, a notebook)."""
-    if workers > 1:
-        _parent_of_workers(start_method)
-
-
-def _parent_of_workers(start_method: str) -> int | None:
-    """The pid a new worker's parent will have: the fork server's (started if need be), or ours (spawn)."""
-    if start_method != "forkserver":
-        return os.getpid()
-    import multiprocessing.forkserver as forkserver
-
-    multiprocessing.get_context("forkserver").set_forkserver_preload(_PRELOAD)  # used when it starts
-    forkserver.ensure_running()
-    return getattr(forkserver._forkserver, "_forkserver_pid", None)  # no public accessor
 
 
 def _worker_registry(plugin_sources: Sequence[str]) -> tuple[Registry, TaskCache]:
@@ -240,7 +215,7 @@ class _Worker:
 
     def __init__(self, context: Any, plugin_sources: list[str], threads: int, number: int):
         self.conn, child = context.Pipe()
-        parent_pid = _parent_of_workers(context.get_start_method())
+        parent_pid = parent_of_workers(context.get_start_method())
         self.process = context.Process(target=_worker_main, args=(child, plugin_sources, threads, parent_pid),
                                        name=f"optbench-worker-{number}", daemon=True)
         self.process.start()

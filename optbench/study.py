@@ -185,7 +185,7 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
     registry = registry or load_registry(plugins=spec.plugins)
     options = _options(spec, workers)
     if workers > 1:  # the pool's fork server imports torch while we plan, instead of after
-        from optbench.backends import start_pool_early
+        from optbench.forkserver import start_pool_early
 
         start_pool_early(workers)
     cache = TaskCache(registry)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import optbench
-from optbench import backends
+from optbench import backends, forkserver
 from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
 from optbench.study import execute, prepare
@@ -201,7 +201,7 @@ def test_long_trials_are_handed_out_first(tmp_path: Path) -> None:
 
 def test_workers_are_forks_of_a_warm_fork_server(tmp_path: Path) -> None:
     """The point of the fork server: workers do not each import torch (and torch._dynamo) again."""
-    if backends.START_METHOD != "forkserver":
+    if forkserver.START_METHOD != "forkserver":
         pytest.skip("no fork server on this platform: workers are spawned")
     study = prepare(**GRID, out=tmp_path / "s", threads=1, workers=2)  # prepare starts the fork server
     parents: set[int] = set()
@@ -212,9 +212,9 @@ def test_workers_are_forks_of_a_warm_fork_server(tmp_path: Path) -> None:
                            for pid in _worker_pids() if not _gone(pid))
 
     execute(study, on_trial, workers=2)
-    server = backends._parent_of_workers("forkserver")
+    server = forkserver.parent_of_workers("forkserver")
     assert parents == {server} and server != os.getpid()
-    assert "torch._dynamo" in backends._PRELOAD
+    assert "torch._dynamo" in forkserver.PRELOAD
 
 
 def test_backends_need_only_the_study_protocol(tmp_path: Path) -> None:
