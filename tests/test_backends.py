@@ -341,3 +341,45 @@ def test_local_ray_cluster_gives_the_sequential_store_and_resumes(sequential_sto
         _assert_same_store(sequential_store, out)
     finally:
         ray.shutdown()
+
+
+HANG_PLUGIN = """
+import multiprocessing, pathlib, time, torch, optbench
+
+
+class Hang(torch.optim.SGD):
+    def step(self, closure=None):
+        if multiprocessing.parent_process() is None:  # the driver's planning probes a step: let it pass
+            return super().step(closure)
+        pathlib.Path({marker!r}).write_text("started")
+        while True:  # until Ctrl-C stops the run
+            time.sleep(0.05)
+
+
+hang = optbench.optimizer("hang", lambda params, lr=0.1: Hang(params, lr=lr), "never finishes a step")
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
+    marker, plugin, out = tmp_path / "started", tmp_path / "hang.py", tmp_path / "s"
+    plugin.write_text(HANG_PLUGIN.format(marker=str(marker)))
+    command = [sys.executable, "-m", "optbench", "run", "-q", "-t", "saddle", "-o", "sgd,hang", "--seeds", "0",
+               "--steps", "5", "--threads", "1", "--workers", "2", "--plugin", str(plugin), "--out", str(out)]
+    # a test runner started as a background job inherits SIGINT ignored: restore what a terminal gives
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        _wait_until(lambda: (marker.exists() and _finished(out) == 1) or proc.poll() is not None, 120,
+                    "the sgd trial to finish and the hanging one to start")
+        assert proc.poll() is None, proc.communicate()
+        helpers = _children(proc.pid) + _pool_workers(proc.pid)  # fork server, resource tracker, workers
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert b"rerun the same command" in err and b"Traceback" not in err
+    assert _finished(out) == 1
+    _wait_until(lambda: all(_gone(pid) for pid in helpers), 30, f"the run's helper processes {helpers} to exit")
