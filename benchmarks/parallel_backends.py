@@ -1,26 +1,37 @@
 """Measure the process pool against sequential execution *and* against what the machine can give 2 processes.
 
-Run: ``python benchmarks/parallel_backends.py [--steps 400] [--seeds 0-1] [--repeats 3]``.
+Run: ``python benchmarks/parallel_backends.py [--steps 400] [--seeds 0-1] [--repeats 3]``
+(``--steps 400,2000`` measures each grid size in turn: the pool's start-up is a fixed cost, so its
+share, and the efficiency, depend on how much work the grid holds).
 
 On a shared machine a raw speed-up means little: other jobs decide how much of a second core there is.
 So each repeat measures, back to back,
 
 1. the machine's 2-process capacity: a plain CPU-bound Python loop timed in 1 process, then in 2 at
-   once (same work each); capacity = 2 · T1 / T2 (2.0 on two idle cores, ~1.0 when one core is busy);
-2. the toy grid run sequentially, then on ``--workers 2`` (worker start-up included: a user pays it);
+   once (same work each); capacity = 2 · T1 / T2 (2.0 on two idle cores, ~1.0 when one core is busy),
+   measured before and after the grids and averaged (a short probe alone catches a passing job);
+2. the toy grid run sequentially and on ``--workers 2``, each in a *fresh* Python process (so the pool's
+   fork server starts cold, as it does for every ``optbench run``), timing ``prepare`` + ``execute``:
+   what a user pays once optbench is imported, worker start-up included; the two runs alternate order
+   between repeats (``--cli``: whole ``optbench run`` commands instead, interpreter start included);
    speed-up = T_sequential / T_pool;
 
 and reports the pool's efficiency = speed-up / capacity (target ≥ 0.9), with medians and the spread over
-repeats, and the 1-minute load average before and after every repeat. The pool's start-up is estimated as
-the delay of its first finished trial over the sequential run's first (spawning, importing torch, the registry).
+repeats, and the 1-minute load average before and after every repeat. The pool's fixed start-up is stated
+separately: the delay of its first finished trial over the sequential run's first (both from the start
+of ``prepare``), i.e. what starting the workers costs beyond the sequential run's own first trial.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import multiprocessing
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -56,51 +67,87 @@ def loop_seconds(processes: int) -> float:
     return max(ends) - started
 
 
-def grid_seconds(root: Path, name: str, steps: int, seeds: str, **backend: object) -> tuple[float, float]:
-    """Wall time of the grid, and when its first trial came back (for the pool: start-up + one trial)."""
-    study = prepare(TASKS, OPTIMS, seeds=seeds, steps=steps, out=root / name, threads=1)
+def grid_seconds(out: Path, steps: int, seeds: str, workers: int) -> dict[str, float]:
+    """In this process: wall time of prepare + execute, and of prepare + the first finished trial."""
     first: list[float] = []
     started = time.perf_counter()
+    study = prepare(TASKS, OPTIMS, seeds=seeds, steps=steps, out=out, threads=1, workers=workers)
+    prepared = time.perf_counter()
     execute(study, lambda config, result: first.append(time.perf_counter()) if result and not first else None,
-            **backend)  # type: ignore[arg-type]
-    return time.perf_counter() - started, first[0] - started
+            workers=workers)
+    ended = time.perf_counter()
+    return {"total_s": ended - started, "first_s": first[0] - started, "prepare_s": prepared - started}
 
 
-def one_repeat(root: Path, index: int, steps: int, seeds: str) -> dict[str, float]:
+def grid_in_fresh_process(out: Path, steps: int, seeds: str, workers: int, cli: bool) -> dict[str, float]:
+    """:func:`grid_seconds` in a new interpreter (optbench imported before the clock starts), or with
+    ``cli`` the whole ``optbench run`` command, interpreter start and imports included (no first-trial time)."""
+    if cli:
+        command = [sys.executable, "-m", "optbench", "run", "-q", "-t", TASKS, "-o", OPTIMS, "--seeds", seeds,
+                   "--steps", str(steps), "--threads", "1", "--workers", str(workers), "--out", str(out)]
+        started = time.perf_counter()
+        subprocess.run(command, capture_output=True, text=True, check=True)
+        return {"total_s": time.perf_counter() - started, "first_s": math.nan, "prepare_s": math.nan}
+    command = [sys.executable, __file__, "--one", str(workers), "--steps", str(steps), "--seeds", seeds,
+               "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def one_repeat(root: Path, index: int, steps: int, seeds: str, cli: bool = False) -> dict[str, float]:
     load_before = os.getloadavg()[0]
-    one, two = loop_seconds(1), loop_seconds(2)
-    sequential, sequential_first = grid_seconds(root, f"seq{index}", steps, seeds)
-    pool, pool_first = grid_seconds(root, f"pool{index}", steps, seeds, backend="process", workers=2)
-    capacity, speedup = 2 * one / two, sequential / pool
+    capacity_before = 2 * loop_seconds(1) / loop_seconds(2)
+    order = (1, 2) if index % 2 == 0 else (2, 1)
+    runs = {workers: grid_in_fresh_process(root / f"w{workers}-{steps}-{index}", steps, seeds, workers, cli)
+            for workers in order}
+    sequential, pool = runs[1], runs[2]
+    capacity = (capacity_before + 2 * loop_seconds(1) / loop_seconds(2)) / 2  # around the grids, not just before
+    speedup = sequential["total_s"] / pool["total_s"]
     return {"load_before": load_before, "load_after": os.getloadavg()[0], "capacity": capacity,
-            "speedup": speedup, "efficiency": speedup / capacity, "sequential_s": sequential, "pool_s": pool,
-            "startup_s": pool_first - sequential_first}
+            "speedup": speedup, "efficiency": speedup / capacity, "sequential_s": sequential["total_s"],
+            "pool_s": pool["total_s"], "startup_s": pool["first_s"] - sequential["first_s"],
+            "prepare_s": sequential["prepare_s"]}
 
 
 def _summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.2f} (range {min(values):.2f}–{max(values):.2f})"
 
 
+def _report(rows: list[dict[str, float]]) -> None:
+    for key in ("capacity", "speedup", "efficiency", "startup_s"):
+        print(f"  {key:10s} {_summary([row[key] for row in rows])}")
+    loads = [row[key] for row in rows for key in ("load_before", "load_after")]
+    print(f"  load average (1 min) over the repeats: {min(loads):.2f}–{max(loads):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", default="400", help="steps per trial; a comma list measures each in turn")
     parser.add_argument("--seeds", default="0-1")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cli", action="store_true", help="time whole `optbench run` commands instead")
+    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one timed run
+    parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(grid_seconds(Path(args.out), int(args.steps), args.seeds, args.one)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        n = len(prepare(TASKS, OPTIMS, seeds=args.seeds, steps=args.steps, out=root / "probe").configs)
-        print(f"grid: {n} trials × {args.steps} steps, threads 1 per process, {os.cpu_count()} cores")
-        rows = []
-        for index in range(args.repeats):
-            row = one_repeat(root, index, args.steps, args.seeds)
-            rows.append(row)
-            print(f"repeat {index}: load {row['load_before']:.2f}→{row['load_after']:.2f}  capacity "
-                  f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  2 workers {row['pool_s']:.1f} s"
-                  f"  speed-up {row['speedup']:.2f}×  efficiency {row['efficiency']:.2f}"
-                  f"  (pool start-up ≈ {row['startup_s']:.1f} s)")
-        for key in ("capacity", "speedup", "efficiency"):
-            print(f"{key:10s} {_summary([row[key] for row in rows])}")
+        for steps in (int(value) for value in args.steps.split(",")):
+            n = len(prepare(TASKS, OPTIMS, seeds=args.seeds, steps=steps, out=root / f"probe{steps}").configs)
+            what = "whole `optbench run` commands" if args.cli else "prepare + execute in a fresh process"
+            print(f"grid: {n} trials × {steps} steps, threads 1 per process, {os.cpu_count()} cores; timed: {what}")
+            rows = []
+            for index in range(args.repeats):
+                row = one_repeat(root, index, steps, args.seeds, args.cli)
+                rows.append(row)
+                print(f"repeat {index}: load {row['load_before']:.2f}→{row['load_after']:.2f}  capacity "
+                      f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  2 workers "
+                      f"{row['pool_s']:.1f} s  speed-up {row['speedup']:.2f}×  efficiency "
+                      f"{row['efficiency']:.2f}  (pool start-up {row['startup_s']:.2f} s; prepare "
+                      f"{row['prepare_s']:.1f} s)")
+            _report(rows)
 
 
 if __name__ == "__main__":

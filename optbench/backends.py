@@ -1,14 +1,20 @@
 """Execution backends: where a study's pending trials run. The driver alone ever writes the store.
 
 - ``sequential``: every trial in this process, one after another.
-- ``process``: a small explicit pool of N worker processes (``--workers N``), started once per study
-  with the ``spawn`` context (no forked copies of torch's thread pools or of the driver's open files).
-  Each worker sets its torch threads to ``max(1, cores // N)`` (never more than the driver's own setting),
-  rebuilds the registry from the study's plugin list (a registry holds functions from plugin files, which
-  need not pickle) and keeps it and its task cache for the whole study, so each task's data is loaded once
-  per worker. The driver talks to each worker over its own pipe, one trial at a time, and waits on the
-  pipes *and* the process sentinels together (``multiprocessing.connection.wait``), so a worker that dies
-  is seen the moment it dies, without polling.
+- ``process``: a small explicit pool of N worker processes (``--workers N``), started once per study.
+  Workers are forked from multiprocessing's *fork server* (``spawn`` where there is none; see
+  :mod:`optbench.forkserver`): one clean process, started as soon as a study with workers is prepared
+  (or earlier by the command line), that imports torch and optbench once -- while the driver works --
+  and never runs a torch operation, so its forks share no thread pool or open file with the driver and
+  start in milliseconds instead of paying ~3 s of imports each. Each worker sets its torch threads to
+  ``max(1, cores // N)`` (never more than the driver's own setting), rebuilds the registry from the
+  study's plugin list (a registry holds functions from plugin files, which need not pickle) and keeps it
+  and its task cache for the whole study, so each task's data is loaded once per worker. The driver
+  talks to each worker over its own pipe, one trial at a time, and waits on the pipes *and* the process
+  sentinels together (``multiprocessing.connection.wait``), so a worker that dies is seen the moment it
+  dies, without polling. Trials are handed out longest first (by planned steps), so the last to finish
+  are short ones; a worker left without trials is stopped at once, and a stopped worker exits without
+  the interpreter's slow teardown (it holds nothing that needs it).
 - ``ray``: each trial is a Ray task (``--backend ray --address ...``); results come back to the driver,
   which records them, so a Ray run resumes exactly like a local one (only missing trials are submitted).
 
@@ -16,8 +22,9 @@ Crash safety comes from the store (atomic per-trial files written by the driver)
 the driver loses at most the trials in flight, and a rerun runs exactly those. A worker that dies stops
 the study: the other workers are stopped and :class:`WorkerDied` (an :class:`~optbench.errors.OptbenchError`,
 so exit 2 on the CLI) names the trial it was running and says to rerun. Workers die with their driver:
-on Linux the kernel kills them (``PR_SET_PDEATHSIG``), elsewhere a thread in each worker waits on the
-pipe to its parent, which the OS closes when the parent dies however it dies.
+on Linux the kernel kills them when their parent (the fork server, which itself exits when the driver
+does) dies (``PR_SET_PDEATHSIG``), and everywhere a thread in each worker waits on a pipe that only the
+driver holds open, which the OS closes when the driver dies however it dies.
 
 This module sees the study only through :class:`StudyLike` and calls only trial-level functions; it never
 imports the study module, so data flows one way: study → backends → trial.
@@ -42,6 +49,7 @@ from typing import Any, Protocol
 import torch
 
 from optbench.errors import OptbenchError, SpecError, did_you_mean
+from optbench.forkserver import START_METHOD, parent_of_workers
 from optbench.loop import run_trial
 from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
@@ -130,21 +138,33 @@ def execute_sequential(study: StudyLike, on_trial: OnTrial | None = None) -> Non
 # the worker side of the process pool
 # ---------------------------------------------------------------------------------------------
 
-def _exit_when_parent_dies() -> None:
-    """Make this worker end with its driver: the kernel's parent-death signal, and a watcher thread."""
-    parent = multiprocessing.parent_process()
+def _exit_when_parent_dies(parent_pid: int | None) -> None:
+    """Make this worker end with its driver: the kernel's parent-death signal, and a watcher thread.
+
+    ``parent_pid``: the process that forked this one (the fork server, or the driver under spawn)."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
         except (OSError, AttributeError):
             pass  # no prctl: the thread below still ends the worker
-    if parent is None:
+        if parent_pid is not None and os.getppid() != parent_pid:  # it died before prctl took effect
+            os._exit(1)
+    driver = multiprocessing.parent_process()  # the driver, under spawn and fork server alike
+    if driver is None:
         return
-    if os.getppid() != parent.pid:  # the parent died before prctl took effect
-        os._exit(1)
-    # the sentinel is a pipe whose other end only the parent holds: readable (EOF) once the parent is gone
-    threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(1)), daemon=True,
+    # the sentinel is a pipe whose other end only the driver holds: readable (EOF) once the driver is gone
+    threading.Thread(target=lambda: (wait([driver.sentinel]), os._exit(1)), daemon=True,
                      name="optbench-parent-watch").start()
+
+
+def _exit_now() -> None:
+    """End a stopped worker at once: it holds no file of the store, and torch's teardown takes ~0.5 s."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(0)
 
 
 def _portable_error(exc: BaseException) -> BaseException:
@@ -159,9 +179,9 @@ def _portable_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def _worker_main(conn: Connection, plugin_sources: list[str], threads: int) -> None:
+def _worker_main(conn: Connection, plugin_sources: list[str], threads: int, parent_pid: int | None) -> None:
     """A worker: load the registry once, then run trials sent over ``conn`` until told to stop."""
-    _exit_when_parent_dies()
+    _exit_when_parent_dies(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle; it stops us
     torch.set_num_threads(threads)
     try:
@@ -173,9 +193,9 @@ def _worker_main(conn: Connection, plugin_sources: list[str], threads: int) -> N
         try:
             message = conn.recv()
         except EOFError:
-            return
+            _exit_now()
         if message is None:
-            return
+            _exit_now()
         config, options = message
         try:
             if startup_error is not None:
@@ -195,7 +215,8 @@ class _Worker:
 
     def __init__(self, context: Any, plugin_sources: list[str], threads: int, number: int):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, plugin_sources, threads),
+        parent_pid = parent_of_workers(context.get_start_method())
+        self.process = context.Process(target=_worker_main, args=(child, plugin_sources, threads, parent_pid),
                                        name=f"optbench-worker-{number}", daemon=True)
         self.process.start()
         child.close()  # the worker holds the only other end: its death is EOF here
@@ -248,9 +269,19 @@ class _Worker:
         self.process.close()
 
 
+def longest_first(study: StudyLike) -> list[TrialConfig]:
+    """The pending trials, those with the most planned steps first (time budgets, unknown, lead).
+
+    Handing out long trials first leaves short ones for the end, so workers finish close together. The
+    order is stable (plan order among equals) and changes no trial's numbers: each is seeded alone."""
+    planned: dict[str, int | None] = getattr(study, "planned_steps", None) or {}
+    return sorted(study.pending(), key=lambda config: -(planned.get(config.trial_id) or 10**18))
+
+
 def _hand_out(worker: _Worker, queue: deque[TrialConfig], study: StudyLike, on_trial: OnTrial | None) -> None:
     if not queue:
         worker.trial = None
+        worker.stop(graceful=True)  # nothing left for it: let it exit while the others finish
         return
     config = queue.popleft()
     if on_trial:
@@ -280,9 +311,9 @@ def _collect(pool: list[_Worker], queue: deque[TrialConfig], study: StudyLike, o
 
 
 def execute_processes(study: StudyLike, workers: int, on_trial: OnTrial | None = None,
-                      start_method: str = "spawn") -> None:
+                      start_method: str = START_METHOD) -> None:
     """Run the pending trials in ``workers`` local processes (started once), recording each as it ends."""
-    queue = deque(study.pending())
+    queue = deque(longest_first(study))
     if not queue:
         return
     sources = portable_plugin_sources(study.registry)

@@ -184,6 +184,10 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
     spec = as_spec(tasks, optims, **settings)
     registry = registry or load_registry(plugins=spec.plugins)
     options = _options(spec, workers)
+    if workers > 1:  # the pool's fork server imports torch while we plan, instead of after
+        from optbench.forkserver import start_pool_early
+
+        start_pool_early(workers)
     cache = TaskCache(registry)
     configs = plan(spec, registry, cache)
     store = Store(spec.out if spec.out is not None else default_store_path(configs, spec.results_dir)).create()

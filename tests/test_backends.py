@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import optbench
-from optbench import backends
+from optbench import backends, forkserver
 from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
 from optbench.study import execute, prepare
@@ -104,6 +104,22 @@ def _gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
+def _pool_workers(driver: int) -> list[int]:
+    """The driver's worker processes: its children, or the fork server's children (not the helpers)."""
+    workers = []
+    for child in _children(driver):
+        command = _cmdline(child)
+        if "multiprocessing.forkserver" in command:
+            workers += _children(child)
+        elif "resource_tracker" not in command:
+            workers.append(child)
+    return workers
+
+
+def _fork_server(driver: int) -> list[int]:
+    return [child for child in _children(driver) if "multiprocessing.forkserver" in _cmdline(child)]
+
+
 def _worker_pids() -> list[int]:
     return [p.pid for p in multiprocessing.active_children() if p.name.startswith("optbench-worker")]
 
@@ -175,6 +191,32 @@ def test_a_dead_worker_stops_the_study_naming_its_trial(sequential_store: Path, 
     _assert_same_store(sequential_store, out)
 
 
+def test_long_trials_are_handed_out_first(tmp_path: Path) -> None:
+    study = prepare(tasks="saddle", optims="sgd,adam", steps=10, seeds="0-1", out=tmp_path / "s", threads=1)
+    planned = [7, 30, None, 30]  # None: a time budget, length unknown, goes first
+    study.planned_steps = {c.trial_id: steps for c, steps in zip(study.configs, planned, strict=True)}
+    order = [study.configs.index(c) for c in backends.longest_first(study)]
+    assert order == [2, 1, 3, 0]  # ties keep the plan's order
+
+
+def test_workers_are_forks_of_a_warm_fork_server(tmp_path: Path) -> None:
+    """The point of the fork server: workers do not each import torch (and torch._dynamo) again."""
+    if forkserver.START_METHOD != "forkserver":
+        pytest.skip("no fork server on this platform: workers are spawned")
+    study = prepare(**GRID, out=tmp_path / "s", threads=1, workers=2)  # prepare starts the fork server
+    parents: set[int] = set()
+
+    def on_trial(config, result) -> None:
+        if result is None:
+            parents.update(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                           for pid in _worker_pids() if not _gone(pid))
+
+    execute(study, on_trial, workers=2)
+    server = forkserver.parent_of_workers("forkserver")
+    assert parents == {server} and server != os.getpid()
+    assert "torch._dynamo" in forkserver.PRELOAD
+
+
 def test_backends_need_only_the_study_protocol(tmp_path: Path) -> None:
     """pending/record/registry/options/store is all a backend uses: a stand-in study runs."""
     study = prepare(**GRID, out=tmp_path / "s", threads=1)
@@ -214,7 +256,7 @@ def test_twenty_worker_kills_never_hang_lose_or_duplicate(sequential_store: Path
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("victim", ["driver", "worker"])
+@pytest.mark.parametrize("victim", ["driver", "worker", "fork server"])
 def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, sequential_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "killed"
     proc = _launch(out, wait_for=1)
@@ -222,10 +264,10 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, sequential_
     if victim == "driver":
         os.killpg(proc.pid, signal.SIGKILL)  # the whole run dies mid-study, as on an OOM kill or power loss
         proc.wait(timeout=30)
-    else:
-        workers = [pid for pid in _children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
-        assert workers
-        os.kill(workers[-1], signal.SIGKILL)
+    else:  # a worker, or the fork server its workers came from (they die with it)
+        victims = _pool_workers(proc.pid) if victim == "worker" else _fork_server(proc.pid)
+        assert victims
+        os.kill(victims[-1], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and b"worker process died" in err and b"Traceback" not in err
         assert b"while running trial " in err and len(err.strip().splitlines()) == 1
@@ -246,8 +288,9 @@ def test_killing_the_driver_ends_its_workers(tmp_path: Path) -> None:
     out = tmp_path / "orphans"
     proc = _launch(out, wait_for=1)
     assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
-    children = _children(proc.pid)  # the workers and multiprocessing's resource tracker
-    assert len([c for c in children if "resource_tracker" not in _cmdline(c)]) == 2
+    workers = _pool_workers(proc.pid)
+    assert len(workers) == 2
+    children = _children(proc.pid) + workers  # and multiprocessing's resource tracker and fork server
     os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
     proc.wait(timeout=30)
     try:
@@ -266,7 +309,7 @@ def test_chaos_twenty_random_kills_of_driver_or_worker(sequential_store: Path, t
         proc = _launch(out, wait_for=min(_finished(out) + rng.choice([0, 1, 1, 2]), 5))
         if proc.poll() is None:
             victim = rng.choice(["driver", "worker"])
-            workers = [pid for pid in _children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
+            workers = _pool_workers(proc.pid)
             if victim == "driver" or not workers:
                 os.kill(proc.pid, signal.SIGKILL)
             else:
@@ -298,3 +341,45 @@ def test_local_ray_cluster_gives_the_sequential_store_and_resumes(sequential_sto
         _assert_same_store(sequential_store, out)
     finally:
         ray.shutdown()
+
+
+HANG_PLUGIN = """
+import multiprocessing, pathlib, time, torch, optbench
+
+
+class Hang(torch.optim.SGD):
+    def step(self, closure=None):
+        if multiprocessing.parent_process() is None:  # the driver's planning probes a step: let it pass
+            return super().step(closure)
+        pathlib.Path({marker!r}).write_text("started")
+        while True:  # until Ctrl-C stops the run
+            time.sleep(0.05)
+
+
+hang = optbench.optimizer("hang", lambda params, lr=0.1: Hang(params, lr=lr), "never finishes a step")
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
+    marker, plugin, out = tmp_path / "started", tmp_path / "hang.py", tmp_path / "s"
+    plugin.write_text(HANG_PLUGIN.format(marker=str(marker)))
+    command = [sys.executable, "-m", "optbench", "run", "-q", "-t", "saddle", "-o", "sgd,hang", "--seeds", "0",
+               "--steps", "5", "--threads", "1", "--workers", "2", "--plugin", str(plugin), "--out", str(out)]
+    # a test runner started as a background job inherits SIGINT ignored: restore what a terminal gives
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        _wait_until(lambda: (marker.exists() and _finished(out) == 1) or proc.poll() is not None, 120,
+                    "the sgd trial to finish and the hanging one to start")
+        assert proc.poll() is None, proc.communicate()
+        helpers = _children(proc.pid) + _pool_workers(proc.pid)  # fork server, resource tracker, workers
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert b"rerun the same command" in err and b"Traceback" not in err
+    assert _finished(out) == 1
+    _wait_until(lambda: all(_gone(pid) for pid in helpers), 30, f"the run's helper processes {helpers} to exit")

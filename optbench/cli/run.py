@@ -60,6 +60,10 @@ def parse_threads(value: str) -> int | str:
 def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugins: tuple[str, ...], workers: int,
                 backend: str, address: str | None, write_report: bool, threads: str, **settings: object) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
+    if workers > 1 and backend.lower() != "ray":  # the workers' fork server imports torch while we do
+        from optbench.forkserver import start_pool_early
+
+        start_pool_early(workers)
     from optbench.console import console, run_with_progress, summary_table
     from optbench.plan import StudySpec
     from optbench.study import execute, prepare
