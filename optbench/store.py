@@ -14,7 +14,8 @@ Layout of a store folder::
     tune.json                    the tuning protocol's outcome (``optbench.tune``)
     quarantine/                  unreadable trial or metric files moved aside on open (their trials rerun)
     index/                       a compacted copy of the finished trials and metrics, written when a study
-                                 ends; checked against trials/ on every read (:mod:`optbench.store_index`)
+                                 of a big store ends; checked against trials/ on every read
+                                 (:mod:`optbench.store_index`)
 
 A trial is finished exactly when its ``trials/`` file exists. Its metrics file is written first; every
 file is written to a temporary name, fsync'ed and renamed (atomic on POSIX), so a kill -9 at any moment

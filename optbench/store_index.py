@@ -1,7 +1,8 @@
 """The store's read index: one compacted copy of the finished trials and their metrics, for fast reading.
 
 A store holds two parquet files per trial; a 1,000-trial store is 2,000 files, and opening a parquet file
-costs about a millisecond however small it is. So the writer, at the end of a study, compacts what is
+costs about a millisecond however small it is. So the writer, at the end of a study (of a store big enough
+for it to pay: ``optbench.study.INDEX_FROM_TRIALS``), compacts what is
 finished into ``index/trials.parquet`` and ``index/metrics.parquet`` and records, in ``index/stamps.json``
 (written last), the stamp (size, mtime, inode) of every ``trials/`` and ``metrics/`` file it copied.
 

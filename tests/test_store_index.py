@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 import optbench
+from optbench import study as study_module
 from optbench.store import Store
+
+
+@pytest.fixture(autouse=True)
+def index_every_study(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These stores are small: index them anyway (a real study indexes from INDEX_FROM_TRIALS trials)."""
+    monkeypatch.setattr(study_module, "INDEX_FROM_TRIALS", 1)
 
 
 def _run(path: Path, optims: str = "sgd,adam", seeds: str = "0-1", **settings: object) -> pd.DataFrame:
@@ -31,11 +38,19 @@ def _assert_same(got: optbench.store.Results, want: optbench.store.Results) -> N
     pd.testing.assert_frame_equal(got.metrics, want.metrics)
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("finished") / "store"
+@pytest.fixture
+def finished(tmp_path: Path) -> Path:
+    path = tmp_path / "finished"
     _run(path)
     return path
+
+
+def test_small_studies_leave_no_index_and_big_ones_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(study_module, "INDEX_FROM_TRIALS", 9)
+    _run(tmp_path / "small")  # 8 trials
+    assert not (tmp_path / "small" / "index").exists()
+    _run(tmp_path / "small", seeds="0-2")  # 12
+    assert (tmp_path / "small" / "index" / "stamps.json").is_file()
 
 
 def test_a_finished_study_leaves_an_index_that_loads_like_its_files(finished: Path, tmp_path: Path) -> None:
