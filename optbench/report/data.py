@@ -423,8 +423,16 @@ CURVE_COLUMNS = ["config", "optimizer", "step", "epoch", "time", "median", "q25"
 def seed_curves(data: ReportData, task_label: str, metric: str, max_points: int = 120) -> pd.DataFrame:
     """Median and IQR over the *completed* seeds of ``metric`` per config and step (drawing only).
 
-    Steps are thinned to ``max_points`` per task before aggregating; the stored data is untouched.
+    Steps are thinned to ``max_points`` per task before aggregating; the stored data is untouched. Cached:
+    the convergence figure draws the headline against step and against time from the same curves.
     """
+    key = ("seed curves", task_label, metric, max_points)
+    if key not in data._cache:
+        data._cache[key] = _seed_curves(data, task_label, metric, max_points)
+    return data._cache[key]
+
+
+def _seed_curves(data: ReportData, task_label: str, metric: str, max_points: int) -> pd.DataFrame:
     done = data.task_trials(task_label, completed_only=True)["trial_id"]
     rows = data.task_metric(task_label, metric)
     rows = rows[rows["trial_id"].isin(done)]

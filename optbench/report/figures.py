@@ -438,14 +438,15 @@ def lr_sensitivity(data: ReportData, task_label: str, palette: Palette) -> str |
     info = data.infos[task_label]
     trials = data.task_trials(task_label)
     trials = trials.assign(grid=sensitivity_groups(trials))
-    grids = trials.groupby("grid", sort=True).filter(lambda g: g["lr"].nunique() > 1)
+    grids = trials[trials.groupby("grid")["lr"].transform("nunique").to_numpy() > 1]
     if grids.empty:
         return None
     fig, axes = _figure(1, 1, 3.4, legend_rows=legend_rows(grids["grid"].nunique(), 3))
     ax = axes[0, 0]
     done = grids[(grids["status"] == "completed") & np.isfinite(grids["headline_final"].astype(float))]
-    for i, (_, group) in enumerate(grids.groupby("grid", sort=True)):
-        summary = stats.seed_summary(done[done["grid"] == group["grid"].iloc[0]], "lr", "headline_final")
+    done_by_grid = dict(tuple(done.groupby("grid", sort=False)))
+    for i, (grid, group) in enumerate(grids.groupby("grid", sort=True)):
+        summary = stats.seed_summary(done_by_grid.get(grid, done.iloc[:0]), "lr", "headline_final")
         summary = summary.sort_values("lr")
         name = sensitivity_name(group, data.multi_store)
         colour = palette.colour(group["optimizer"].iloc[0])
