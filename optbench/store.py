@@ -506,12 +506,13 @@ class Store:
         return self._metric_tables(trial_ids).to_pandas()
 
     def compact(self) -> None:
-        """Rewrite the read index from every finished trial (see :mod:`optbench.store_index`): what a
-        study does when it ends, so the next report opens 3 files instead of two per trial."""
+        """Rewrite the read index from every finished trial (see :mod:`optbench.store_index`), unless a
+        readable index already holds exactly what is finished: what a study on a big store does when it
+        ends, so the next report opens 3 files instead of two per trial."""
         with self._writing():
             stamps = current_stamps(self.path)
             if recorded_stamps(self.path) == stamps and read_index(self.path, stamps, METRIC_SCHEMA)[2] == set(stamps):
-                return  # a readable index of exactly what is finished (a rerun that ran nothing)
+                return  # e.g. a rerun that ran nothing
             trials, metrics, stamps = self._tables()
             if trials is not None and metrics is not None:
                 write_index(trials, metrics, stamps, self.write_bytes)

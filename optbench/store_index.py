@@ -1,10 +1,10 @@
 """The store's read index: one compacted copy of the finished trials and their metrics, for fast reading.
 
 A store holds two parquet files per trial; a 1,000-trial store is 2,000 files, and opening a parquet file
-costs about a millisecond however small it is. So the writer, at the end of a study (of a store big enough
-for it to pay: ``optbench.study.INDEX_FROM_TRIALS``), compacts what is
-finished into ``index/trials.parquet`` and ``index/metrics.parquet`` and records, in ``index/stamps.json``
-(written last), the stamp (size, mtime, inode) of every ``trials/`` and ``metrics/`` file it copied.
+costs about a millisecond however small it is. So the writer, at the end of a study on a store big enough
+for it to pay (``optbench.study.INDEX_FROM_TRIALS``), compacts what is finished into
+``index/trials.parquet`` and ``index/metrics.parquet`` and records, in ``index/stamps.json`` (written
+last), the stamp (size, mtime, inode) of every ``trials/`` and ``metrics/`` file it copied.
 
 The index never decides what is finished: ``trials/`` does. A reader lists ``trials/``, takes from the
 index only the trials whose two files still carry the recorded stamps, and reads every other trial (new
