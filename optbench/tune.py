@@ -342,15 +342,17 @@ def tune(
     registry: Registry | None = None,
     run_study: Callable[[Any], None] | None = None,
     threads: int | str = "auto",
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Run the protocol; returns the ``tune.json`` content. ``run_study(study)`` runs a phase (default: in
-    this process). ``threads`` sets torch's CPU threads for every phase."""
+    this process). ``threads`` sets torch's CPU threads for every phase; ``workers``: how many processes
+    ``run_study`` runs them on, which the thread policy divides the cores among."""
     protocol = protocol or Protocol()
     registry = registry or load_registry()
     run_study = run_study or _run
     settings = {"schedules": schedules, "batch_sizes": batch_sizes, "steps": steps, "epochs": epochs,
                 "seconds": seconds, "eval_every": eval_every, "device": device, "registry": registry,
-                "threads": threads}
+                "threads": threads, "workers": workers}
     final_seeds = [protocol.search_seed + 1 + i for i in range(protocol.seeds)]
     choices: list[dict[str, Any]] = []
     store: Store | None = None

@@ -191,3 +191,20 @@ def test_tune_command_same_budget_for_every_optimizer(tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, ["tune", "-t", "quadratic", "-o", "sgd", "--metric", "val_acc", "--steps", "2",
                                     "--budget", "1", "--out", str(tmp_path / "bad")])
     assert bad.exit_code == 2 and "declares train_loss" in bad.output
+
+
+def test_every_phase_is_planned_for_the_workers_that_run_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the thread policy divides the cores among the workers: a phase planned for 1 would oversubscribe them
+    import optbench.tune as tune_module
+
+    planned: list[int] = []
+    real_prepare = tune_module.prepare
+
+    def recording_prepare(*args: object, workers: int = 1, **settings: object) -> object:
+        planned.append(workers)
+        return real_prepare(*args, **settings)  # run here, in this process: no pool is started for the test
+
+    monkeypatch.setattr(tune_module, "prepare", recording_prepare)
+    tune(QUADRATIC, "sgd", Protocol(budget=2, seeds=1, extend=False), steps=20, out=tmp_path / "s",
+         registry=_registry(), device="cpu", threads=1, workers=2)
+    assert planned and set(planned) == {2}

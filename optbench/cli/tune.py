@@ -69,7 +69,8 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
 
     protocol = Protocol(budget, sampler, metric, select, n_seeds, extend=extend, max_extensions=max_extensions)
     result = tune(tasks, optims, protocol, schedules, batch_sizes, steps, epochs, seconds, eval_every, out,
-                  device, registry=cli_registry(ctx), run_study=run_study, threads=parse_threads(threads))
+                  device, registry=cli_registry(ctx), run_study=run_study, threads=parse_threads(threads),
+                  workers=workers)
     for note in result["notes"]:
         click.echo(f"edge: {note}")
     if not quiet:
