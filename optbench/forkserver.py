@@ -4,8 +4,9 @@ Workers of the ``process`` backend are forks of multiprocessing's fork server (`
 platform has none). The server imports torch and optbench's trial code once and never runs a torch
 operation, so its forks share no thread pool with anyone (forking a process after torch has *run* is
 unsafe: OpenMP thread pools do not survive a fork) and start in milliseconds instead of each paying
-~3 s of imports. This module imports nothing heavy, so a command can start the server before it
-imports torch itself, and the two imports overlap.
+~3 s of imports. What the server imports, and how it exits without a teardown, is
+:mod:`optbench.pool_server`. This module imports nothing heavy, so a command can start the server
+before it imports torch itself, and the two imports overlap.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import multiprocessing
 import os
 
 START_METHOD = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-#: what the server imports once: torch and optbench's trial code, and torch._dynamo, which the first
-#: torch.optim optimizer a process builds imports (1.7 s here: more than a short trial)
-PRELOAD = ["optbench.backends", "torch._dynamo"]
+#: what the server imports once (torch, torch._dynamo, optbench's trial code) and how it exits: see the module
+PRELOAD = ["optbench.pool_server"]
 
 
 def start_pool_early(workers: int, start_method: str = START_METHOD) -> None:
