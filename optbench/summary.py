@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from optbench.tasks.base import Metric, Target
@@ -19,7 +20,7 @@ BOOKKEEPING = ("train_loss", "lr", "grad_norm", "epoch_train_loss")
 
 
 def _finite(values: pd.Series) -> pd.Series:
-    return values[values.map(math.isfinite)]
+    return values[np.isfinite(values.to_numpy(dtype=float))]  # vectorised: a trial has ~10^4 values
 
 
 def _best(metrics: pd.DataFrame, declared: dict[str, Metric]) -> dict[str, float]:
