@@ -8,8 +8,10 @@ On a shared machine a raw speed-up means little: other jobs decide how much of a
 So each repeat measures, back to back,
 
 1. the machine's 2-process capacity: a plain CPU-bound Python loop timed in 1 process, then in 2 at
-   once (same work each); capacity = 2 · T1 / T2 (2.0 on two idle cores, ~1.0 when one core is busy),
-   measured before and after the grids and averaged (a short probe alone catches a passing job);
+   once (same work each); capacity = 2 · T1 / T2 (2.0 on two idle cores, ~1.0 when one core is busy;
+   each from the medians of 3 interleaved timings), measured before, between and after the grids and
+   averaged (one short probe alone could miss a
+   passing job, or catch one);
 2. the toy grid run sequentially and on ``--workers 2``, each in a *fresh* Python process (so the pool's
    fork server starts cold, as it does for every ``optbench run``), timing ``prepare`` + ``execute``:
    what a user pays once optbench is imported, worker start-up included; the two runs alternate order
@@ -17,9 +19,13 @@ So each repeat measures, back to back,
    speed-up = T_sequential / T_pool;
 
 and reports the pool's efficiency = speed-up / capacity (target ≥ 0.9), with medians and the spread over
-repeats, and the 1-minute load average before and after every repeat. The pool's fixed start-up is stated
-separately: the delay of its first finished trial over the sequential run's first (both from the start
-of ``prepare``), i.e. what starting the workers costs beyond the sequential run's own first trial.
+repeats, and the 1-minute load average before and after every repeat. Beside it, Amdahl's bound for the
+grid: the sequential run's serial part (its wall time minus its trials' summed wall time: imports,
+planning, teardown, which no pool shortens) plus its trials run ``capacity`` at a time is the best any
+pool can do; ``bound`` is that best as an efficiency, and ``of_bound`` how close the pool comes to it.
+The pool's fixed start-up is stated separately: the delay of its first finished trial over the
+sequential run's first (both from the start of ``prepare``), i.e. what starting the workers costs
+beyond the sequential run's own first trial.
 """
 
 from __future__ import annotations
@@ -67,6 +73,16 @@ def loop_seconds(processes: int) -> float:
     return max(ends) - started
 
 
+def capacity_probe(rounds: int = 3) -> float:
+    """2 · T1 / T2 from ``rounds`` interleaved 1- and 2-process timings (medians: one disturbed timing
+    of a few hundred milliseconds would otherwise swing the figure past what 2 cores can give)."""
+    singles, pairs = [], []
+    for _ in range(rounds):
+        singles.append(loop_seconds(1))
+        pairs.append(loop_seconds(2))
+    return 2 * statistics.median(singles) / statistics.median(pairs)
+
+
 def grid_seconds(out: Path, steps: int, seeds: str, workers: int) -> dict[str, float]:
     """In this process: wall time of prepare + execute, and of prepare + the first finished trial."""
     first: list[float] = []
@@ -94,16 +110,30 @@ def grid_in_fresh_process(out: Path, steps: int, seeds: str, workers: int, cli: 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def trials_seconds(out: Path) -> float:
+    """The summed wall time of the trials in a store: the part of a sequential run that workers divide."""
+    from optbench.store import Store
+
+    return float(Store(out).read_trials()["wall_time"].sum())
+
+
 def one_repeat(root: Path, index: int, steps: int, seeds: str, cli: bool = False) -> dict[str, float]:
     load_before = os.getloadavg()[0]
-    capacity_before = 2 * loop_seconds(1) / loop_seconds(2)
     order = (1, 2) if index % 2 == 0 else (2, 1)
-    runs = {workers: grid_in_fresh_process(root / f"w{workers}-{steps}-{index}", steps, seeds, workers, cli)
-            for workers in order}
+    probes, runs = [capacity_probe()], {}
+    for workers in order:  # probed before, between and after the grids: a job passing by shows in the mean
+        runs[workers] = grid_in_fresh_process(root / f"w{workers}-{steps}-{index}", steps, seeds, workers, cli)
+        probes.append(capacity_probe())
     sequential, pool = runs[1], runs[2]
-    capacity = (capacity_before + 2 * loop_seconds(1) / loop_seconds(2)) / 2  # around the grids, not just before
+    capacity = statistics.mean(probes)
     speedup = sequential["total_s"] / pool["total_s"]
-    return {"load_before": load_before, "load_after": os.getloadavg()[0], "capacity": capacity,
+    # Amdahl: what no pool shortens (imports, planning, teardown) is the sequential run minus its trials;
+    # the best a pool can do is that plus the trials run `capacity` at a time
+    parallel_s = trials_seconds(root / f"w1-{steps}-{index}")
+    serial_s = sequential["total_s"] - parallel_s
+    bound = sequential["total_s"] / (serial_s + parallel_s / capacity)
+    return {"serial_s": serial_s, "bound": bound / capacity, "of_bound": speedup / bound,
+            "load_before": load_before, "load_after": os.getloadavg()[0], "capacity": capacity,
             "speedup": speedup, "efficiency": speedup / capacity, "sequential_s": sequential["total_s"],
             "pool_s": pool["total_s"], "startup_s": pool["first_s"] - sequential["first_s"],
             "prepare_s": sequential["prepare_s"]}
@@ -114,7 +144,7 @@ def _summary(values: list[float]) -> str:
 
 
 def _report(rows: list[dict[str, float]]) -> None:
-    for key in ("capacity", "speedup", "efficiency", "startup_s"):
+    for key in ("capacity", "speedup", "efficiency", "serial_s", "bound", "of_bound", "startup_s"):
         print(f"  {key:10s} {_summary([row[key] for row in rows])}")
     loads = [row[key] for row in rows for key in ("load_before", "load_after")]
     print(f"  load average (1 min) over the repeats: {min(loads):.2f}–{max(loads):.2f}")
@@ -145,7 +175,8 @@ def main() -> None:
                 print(f"repeat {index}: load {row['load_before']:.2f}→{row['load_after']:.2f}  capacity "
                       f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  2 workers "
                       f"{row['pool_s']:.1f} s  speed-up {row['speedup']:.2f}×  efficiency "
-                      f"{row['efficiency']:.2f}  (pool start-up {row['startup_s']:.2f} s; prepare "
+                      f"{row['efficiency']:.2f}  (Amdahl: serial {row['serial_s']:.1f} s, bound {row['bound']:.2f}, "
+                      f"pool at {row['of_bound']:.2f} of it; pool start-up {row['startup_s']:.2f} s; prepare "
                       f"{row['prepare_s']:.1f} s)")
             _report(rows)
 
