@@ -10,8 +10,7 @@ So each repeat measures, back to back,
 1. the machine's 2-process capacity: a plain CPU-bound Python loop timed in 1 process, then in 2 at
    once (same work each); capacity = 2 · T1 / T2 (2.0 on two idle cores, ~1.0 when one core is busy;
    each from the medians of 3 interleaved timings), measured before, between and after the grids and
-   averaged (one short probe alone could miss a
-   passing job, or catch one);
+   averaged (one short probe alone could miss a passing job, or catch one);
 2. the toy grid run sequentially and on ``--workers 2``, each in a *fresh* Python process (so the pool's
    fork server starts cold, as it does for every ``optbench run``), timing ``prepare`` + ``execute``:
    what a user pays once optbench is imported, worker start-up included; the two runs alternate order
@@ -145,7 +144,9 @@ def _summary(values: list[float]) -> str:
 
 def _report(rows: list[dict[str, float]]) -> None:
     for key in ("capacity", "speedup", "efficiency", "serial_s", "bound", "of_bound", "startup_s"):
-        print(f"  {key:10s} {_summary([row[key] for row in rows])}")
+        values = [row[key] for row in rows if not math.isnan(row[key])]
+        if values:
+            print(f"  {key:10s} {_summary(values)}")
     loads = [row[key] for row in rows for key in ("load_before", "load_after")]
     print(f"  load average (1 min) over the repeats: {min(loads):.2f}–{max(loads):.2f}")
 
@@ -176,8 +177,8 @@ def main() -> None:
                       f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  2 workers "
                       f"{row['pool_s']:.1f} s  speed-up {row['speedup']:.2f}×  efficiency "
                       f"{row['efficiency']:.2f}  (Amdahl: serial {row['serial_s']:.1f} s, bound {row['bound']:.2f}, "
-                      f"pool at {row['of_bound']:.2f} of it; pool start-up {row['startup_s']:.2f} s; prepare "
-                      f"{row['prepare_s']:.1f} s)")
+                      f"pool at {row['of_bound']:.2f} of it" + ("" if args.cli else  # the CLI mode times no first trial
+                      f"; pool start-up {row['startup_s']:.2f} s; prepare {row['prepare_s']:.1f} s") + ")")
             _report(rows)
 
 
