@@ -30,6 +30,7 @@ _LAZY = {
     "Results": "optbench.store", "load": "optbench.store",
     "Budget": "optbench.tasks.base", "CriticalPoint": "optbench.tasks.base", "Metric": "optbench.tasks.base",
     "Parameters": "optbench.tasks.base", "Target": "optbench.tasks.base", "Task": "optbench.tasks.base",
+    "Trace": "optbench.tasks.base", "Declaration": "optbench.declaration", "judge": "optbench.judge",
 }
 
 __all__ = [*_LAZY, "create_optimizer", "create_schedule", "create_task", "list_optimizers", "list_schedules",

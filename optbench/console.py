@@ -146,37 +146,41 @@ def _median_iqr(values: pd.Series) -> str:
     return f"{format_number(float(q2))} ({format_number(float(q1), 3)}–{format_number(float(q3), 3)})"
 
 
-def _headline(group: pd.DataFrame) -> str:
-    known = group["headline_metric"].dropna().tolist() if "headline_metric" in group else []
-    return str(known[0]) if known else "train_loss"
+def _final_text(row: Any) -> str:
+    if row.final_n == 0:
+        return "—"
+    if row.final_n == 1:
+        return f"{format_number(row.final_median)} (1 seed)"
+    return (f"{format_number(row.final_median)} ({format_number(row.final_q25, 3)}–"
+            f"{format_number(row.final_q75, 3)})")
 
 
-def _to_target(group: pd.DataFrame, done: pd.DataFrame) -> str:
-    if "target_metric" not in group or group["target_metric"].isna().all():
-        return "no target"
-    reached = int(done["steps_to_target"].notna().sum())
-    if not reached:
-        return f"not reached (0/{len(done)})"
-    return f"{_median_iqr(done['steps_to_target'])} ({reached}/{len(done)})"
+def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = None) -> Table:
+    """Per task and configuration, the judge's numbers (:mod:`optbench.judge`): the headline metric's final
+    value, median (interquartile range) over completed seeds; steps to the declared target, median [min, max]
+    over every seed with a result (never counted as never); speed; diverged and failed trials."""
+    from optbench.judge import judge, to_target_text
 
-
-def summary_table(trials: pd.DataFrame) -> Table:
-    """Per task and optimizer: the task's headline metric, median (interquartile range) over finished trials;
-    steps to the declared target; speed; diverged and failed trials (never in the medians)."""
-    table = Table(title="median (interquartile range) over the seeds of finished trials")
-    for col in ("task", "optimizer", "trials", "final headline metric", "steps to target", "steps/s",
+    table = Table(title="median (interquartile range) over seeds; steps to target: median [min, max]")
+    for col in ("task", "configuration", "trials", "final headline metric", "steps to target", "steps/s",
                 "diverged", "failed"):
-        table.add_column(col, justify="left" if col in ("task", "optimizer") else "right", overflow="fold")
+        table.add_column(col, justify="left" if col in ("task", "configuration") else "right", overflow="fold")
     if trials.empty:
         return table
-    for (task, optim), group in trials.groupby(["task_label", "optimizer_label"], sort=True):
-        done = group[group["status"] == "completed"]
-        metric = _headline(group)
-        column = f"final_{metric}"
-        table.add_row(
-            escape(task), escape(optim), str(len(group)),
-            escape(f"{metric} {_median_iqr(done[column]) if column in done else '—'}"),
-            escape(_to_target(group, done)), escape(_median_iqr(done["steps_per_second"])),
-            str(int((group["status"] == "diverged").sum())), str(int((group["status"] == "failed").sum())),
-        )
+    verdicts = judge(trials, declarations or {})
+    speed = trials.assign(config=verdicts.trials["config"].to_numpy()).groupby(["task_key", "config"])
+    for row in verdicts.configs.sort_values(["task_label", "config"]).itertuples():
+        headline = verdicts.tasks.set_index("task_key").loc[row.task_key, "headline"]
+        steps_per_second = speed.get_group((row.task_key, row.config))["steps_per_second"]
+        table.add_row(escape(row.task_label), escape(row.config), str(row.seeds),
+                      escape(f"{headline} {_final_text(row)}"), escape(to_target_text(row)),
+                      escape(_median_iqr(steps_per_second)), str(row.diverged), str(row.failed))
     return table
+
+
+def verdict_lines(trials: pd.DataFrame, declarations: dict[str, Any] | None = None) -> list[str]:
+    """Each task's verdicts in words, as the report states them (the judge's wording)."""
+    from optbench.judge import judge, task_sentences
+
+    verdicts = judge(trials, declarations or {})
+    return [f"{task}: {sentence}" for task, sentences in task_sentences(verdicts) for sentence in sentences]

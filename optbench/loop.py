@@ -250,9 +250,7 @@ class TrainingLoop:
     def result(self) -> TrialResult:
         metrics = pd.DataFrame(self.rows, columns=["step", "epoch", "examples", "time", "metric", "value"])
         metrics.insert(0, "trial_id", self.config.trial_id)
-        declared = self.task.declared_metrics() if self.task is not None else {}
-        target = self.task.target() if self.task is not None else None
-        row = summary_row(self, metrics, declared, target)
+        row = summary_row(self, metrics)
         return TrialResult(row, metrics, self.best_state, self.final_state, self.diagnosis)
 
 

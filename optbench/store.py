@@ -41,15 +41,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from optbench.declaration import Declaration
 from optbench.errors import OptbenchError, StoreWarning, did_you_mean
 from optbench.store_index import current_stamps, read_index, recorded_stamps, text_columns, write_index
+
+if TYPE_CHECKING:
+    from optbench.judge import Verdicts
 
 try:
     import fcntl
@@ -196,6 +200,17 @@ class Results:
             raise OptbenchError(f"no trial {wanted!r} in {self.path}{did_you_mean(wanted, ids, cutoff=0.3)} "
                                 f"({len(ids)} trials)")
         return self.trials[self.trials["trial_id"] == matches[0]].iloc[0].to_dict()
+
+    def declarations(self) -> dict[str, Declaration]:
+        """What every task configuration of the store declares, by task key."""
+        return Store(self.path).read_declarations()
+
+    def verdicts(self) -> Verdicts:
+        """The judge's verdicts on this store (:func:`optbench.judge.judge`): tidy frames per trial,
+        per configuration and per task, the same ones the console, the report and ``--json`` show."""
+        from optbench.judge import judge
+
+        return judge(self.trials, self.declarations(), self.metrics)
 
 
 def _trial_file_problem(path: Path) -> str | None:
@@ -410,10 +425,14 @@ class Store:
             raise OptbenchError(f"{path} is not readable {what}: {exc}") from None
 
     def read_task_infos(self) -> dict[str, dict[str, Any]]:
-        """Every task configuration's declarations by task key (empty for stores made before they existed)."""
+        """Every task configuration's declarations by task key, as stored (JSON; see :meth:`read_declarations`)."""
         directory = self.path / "tasks"
         files = sorted(directory.glob("*.json")) if directory.is_dir() else []
         return {path.stem: self._read_json(path, "JSON") for path in files}
+
+    def read_declarations(self) -> dict[str, Declaration]:
+        """Every task configuration's :class:`~optbench.declaration.Declaration` by task key."""
+        return {key: Declaration.from_json(doc) for key, doc in self.read_task_infos().items()}
 
     def read_diagnosis(self, name: str) -> dict[str, Any] | None:
         """``diagnosis/<name>.json``, or None when there is none."""

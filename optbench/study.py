@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from optbench.declaration import declare
 from optbench.errors import OptbenchError, SpecError
 from optbench.plan import StudySpec, TaskCache, plan, total_steps
 from optbench.registry import Registry, load_registry
@@ -63,26 +64,17 @@ def planned_steps(config: TrialConfig, task: Task) -> int | None:
 
 
 def task_info(config: TrialConfig, task: Task) -> dict[str, Any]:
-    """What a task configuration declares, as stored in ``tasks/<task_key>.json``."""
-    declared = task.declared_metrics()
-    target = task.target()
-    info: dict[str, Any] = {
-        "task": config.task, "task_label": config.task_label, "task_params": config.task_params,
-        "data_source": config.data_source, "n_train": task.n_train,
-        "metrics": [m.__dict__ for m in declared.values()], "headline": task.headline,
-        "target": None if target is None else {**target.__dict__,
-                                                "direction": declared[target.metric].direction},
-        "divergence_factor": task.divergence_factor, "surface": None, "critical_points": [],
-    }
+    """What a task configuration declares, as stored in ``tasks/<task_key>.json`` (see :mod:`optbench.declaration`)."""
+    surface = None
     if task.is_2d:
         xmin, xmax, ymin, ymax = task.plot_box()
         xs = torch.linspace(xmin, xmax, SURFACE_GRID, dtype=torch.float64)
         ys = torch.linspace(ymin, ymax, SURFACE_GRID, dtype=torch.float64)
         grid_x, grid_y = torch.meshgrid(xs, ys, indexing="xy")
-        info["surface"] = {"box": [xmin, xmax, ymin, ymax], "x": xs.tolist(), "y": ys.tolist(),
-                           "z": task.surface(grid_x, grid_y).tolist()}
-        info["critical_points"] = [cp.__dict__ for cp in task.critical_points()]
-    return info
+        surface = {"box": [xmin, xmax, ymin, ymax], "x": xs.tolist(), "y": ys.tolist(),
+                   "z": task.surface(grid_x, grid_y).tolist()}
+    return declare(task, name=config.task, label=config.task_label, params=config.task_params,
+                   data_source=config.data_source, surface=surface).to_json()
 
 
 @dataclass

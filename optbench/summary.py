@@ -1,8 +1,9 @@
 """A finished trial's summary row: its configuration, status, cost, and its metrics read by their declarations.
 
-``best_<m>`` uses the direction the task declared for ``m`` (undeclared metrics get only ``final_<m>``);
-``steps_to_target`` is the first recorded step at which the declared target metric reached its value.
-Nothing here guesses what a metric means from its name.
+``final_<m>`` for every recorded metric, ``best_<m>`` for every declared metric (in its declared direction;
+traces and undeclared names get none), and the judge's per-trial verdict (``steps_to_target``,
+``headline_final`` ...), computed by :func:`optbench.judge.trial_verdicts` from the records, so the stored
+columns are the numbers every reader of the records would find. Nothing here guesses what a metric means.
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optbench.tasks.base import Metric, Target
+from optbench.declaration import RUNNER_TRACES, TRAIN_LOSS, Declaration, declare
+from optbench.judge import trial_verdicts
 
-#: per-step bookkeeping the runner records for every trial (not a task's metric)
-BOOKKEEPING = ("train_loss", "lr", "grad_norm", "epoch_train_loss")
+#: per-step values of every trial with no final_ column (the row has its own training-loss summary)
+UNSUMMARISED = frozenset({TRAIN_LOSS.name, *(t.name for t in RUNNER_TRACES)})
 
 
 def _finite(values: pd.Series) -> pd.Series:
     return values[np.isfinite(values.to_numpy(dtype=float))]  # vectorised: a trial has ~10^4 values
 
 
-def _best(metrics: pd.DataFrame, declared: dict[str, Metric]) -> dict[str, float]:
+def _best(metrics: pd.DataFrame, declaration: Declaration) -> dict[str, float]:
     out = {}
     for name, values in metrics.groupby("metric", sort=False)["value"]:
-        metric = declared.get(name)
+        metric = declaration.metric(str(name))
         finite = _finite(values)
         if metric is None or name == "train_loss" or finite.empty:
             continue
@@ -34,35 +36,30 @@ def _best(metrics: pd.DataFrame, declared: dict[str, Metric]) -> dict[str, float
     return out
 
 
-def to_target(metrics: pd.DataFrame, target: Target | None, declared: dict[str, Metric]) -> dict[str, float]:
-    """Steps, training time and examples until the target was first reached (NaN: never)."""
-    out = {"steps_to_target": math.nan, "time_to_target": math.nan, "examples_to_target": math.nan}
-    if target is None or target.metric not in declared:
-        return out
-    rows = metrics[metrics["metric"] == target.metric]
-    direction = declared[target.metric].direction
-    hit = rows[rows["value"] >= target.value] if direction == "max" else rows[rows["value"] <= target.value]
-    if not hit.empty:
-        first = hit.iloc[0]
-        out.update(steps_to_target=float(first["step"]), time_to_target=float(first["time"]),
-                   examples_to_target=float(first["examples"]))
-    return out
-
-
-def _declaration_columns(declared: dict[str, Metric], headline: str | None, target: Target | None) -> dict[str, Any]:
-    head = declared.get(headline or "")
+def _declaration_columns(declaration: Declaration) -> dict[str, Any]:
+    target = declaration.target
     return {
-        "headline_metric": headline, "headline_direction": head.direction if head else None,
+        "headline_metric": declaration.headline, "headline_direction": declaration.headline_metric.direction,
         "target_metric": target.metric if target else None,
         "target_value": float(target.value) if target else math.nan,
         "target_description": target.description if target else None,
     }
 
 
-def summary_row(loop: Any, metrics: pd.DataFrame, declared: dict[str, Metric], target: Target | None) -> dict[str, Any]:
+def _verdict_columns(row: dict[str, Any], metrics: pd.DataFrame, declaration: Declaration) -> dict[str, Any]:
+    verdict = trial_verdicts(pd.DataFrame([row]), {row["task_key"]: declaration}, metrics).iloc[0]
+    columns = ("steps_to_target", "time_to_target", "examples_to_target", "headline_final", "headline_best")
+    # stored as the records say (NaN: never reached or no target); readers apply the status rule again
+    values = {c: float(verdict[c]) for c in columns}
+    return {c: (math.nan if math.isinf(v) else v) for c, v in values.items()}
+
+
+def summary_row(loop: Any, metrics: pd.DataFrame) -> dict[str, Any]:
     """The trial row of a :class:`optbench.loop.TrainingLoop` that has run."""
     config, facts = loop.config, loop.facts
     finals = metrics.groupby("metric", sort=False)["value"].last() if len(metrics) else pd.Series(dtype=float)
+    declaration = declare(loop.task, name=config.task, label=config.task_label, params=config.task_params,
+                          data_source=config.data_source) if loop.task is not None else None
     row: dict[str, Any] = {
         **config.config_columns(),
         "batch_size_value": int(facts.get("batch_size_value", 0)),
@@ -75,13 +72,14 @@ def summary_row(loop: Any, metrics: pd.DataFrame, declared: dict[str, Metric], t
         "device": loop.options.device, "threads": facts.get("threads"),
         "threads_reason": facts.get("threads_reason"), "load_avg_start": facts["load_avg_start"],
         "finished_at": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"),
-        **_declaration_columns(declared, loop.task.headline if loop.task else None, target),
-        **to_target(metrics, target, declared),
     }
     for name, value in finals.items():
-        if name not in BOOKKEEPING:
+        if name not in UNSUMMARISED:
             row[f"final_{name}"] = float(value)
-    row.update(_best(metrics, declared))
+    if declaration is not None:
+        row.update(_declaration_columns(declaration))
+        row.update(_verdict_columns(row, metrics, declaration))
+        row.update(_best(metrics, declaration))
     gap = row.get("final_val_loss", math.nan) - row.get("final_subset_train_loss", math.nan)
     row["generalization_gap"] = gap
     return row

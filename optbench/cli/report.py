@@ -12,8 +12,10 @@ from optbench.cli.common import user_errors
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="HTML file to write (default: reports/<store>.html).")
 @click.option("--title", default=None, help="Page title (default: the store names).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the verdicts the page shows (per trial, configuration and task) as JSON here.")
 @user_errors
-def report_command(stores: tuple[str, ...], out: str | None, title: str | None) -> None:
+def report_command(stores: tuple[str, ...], out: str | None, title: str | None, json_out: str | None) -> None:
     """Write one self-contained HTML report for STORES (default: the newest store under results/).
 
     The report reads only the stores (each task's declarations and surface are stored with it).
@@ -21,5 +23,7 @@ def report_command(stores: tuple[str, ...], out: str | None, title: str | None) 
     from optbench.report import build_report, newest_store
 
     chosen = list(stores) or [str(newest_store())]
-    path = build_report(chosen, out, title=title)
+    path = build_report(chosen, out, title=title, json_out=json_out)
     click.echo(f"report: {path}")
+    if json_out:
+        click.echo(f"verdicts: {json_out}")

@@ -64,7 +64,7 @@ def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugin
         from optbench.forkserver import start_pool_early
 
         start_pool_early(workers)
-    from optbench.console import console, run_with_progress, summary_table
+    from optbench.console import console, run_with_progress, summary_table, verdict_lines
     from optbench.plan import StudySpec
     from optbench.study import execute, prepare
 
@@ -76,7 +76,12 @@ def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugin
             execute(study, **where)
         else:
             run_with_progress(study, **where)
-            console.print(summary_table(study.trials()))
+            from rich.markup import escape
+
+            trials, declarations = study.trials(), study.store.read_declarations()
+            console.print(summary_table(trials, declarations))
+            for line in verdict_lines(trials, declarations):
+                console.print(escape(line), highlight=False)
     except KeyboardInterrupt:
         raise Interrupted(f"finished trials are kept in {study.store.path}; rerun the same command to "
                           "resume") from None

@@ -30,11 +30,13 @@ def default_report_path(stores: Sequence[str | Path], reports_dir: str | Path = 
     return Path(reports_dir) / f"{name[:150]}.html"
 
 
-def build_report(stores: Sequence[str | Path], out: str | Path | None = None, title: str | None = None) -> Path:
+def build_report(stores: Sequence[str | Path], out: str | Path | None = None, title: str | None = None,
+                 json_out: str | Path | None = None) -> Path:
     """Write the HTML report for ``stores`` to ``out`` (default :func:`default_report_path`) and return it.
 
     The report reads only the stores: what each task declares (metrics, target, 2-D surface) comes from
-    their ``tasks/<key>.json``, so no plugin or registry is needed to draw it.
+    their ``tasks/<key>.json``, so no plugin or registry is needed to draw it. ``json_out``: also write the
+    judge's tables the page shows (:meth:`optbench.judge.Verdicts.write_json`) there.
     """
     from optbench.report.data import load_stores
     from optbench.report.page import render
@@ -43,6 +45,11 @@ def build_report(stores: Sequence[str | Path], out: str | Path | None = None, ti
         stores = [stores]
     data = load_stores(stores)
     html = render(data, title=title)
+    if json_out is not None:
+        try:
+            data.verdicts.write_json(json_out)
+        except OSError as exc:
+            raise OptbenchError(f"cannot write {json_out}: {exc.strerror or exc}") from None
     target = Path(out) if out is not None else default_report_path(stores)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ import pandas as pd
 
 import optbench
 from optbench import stats
+from optbench.judge import to_target_text
 from optbench.report import figures, setup, summary
 from optbench.report.data import ReportData
 from optbench.spec import format_number
@@ -115,25 +116,14 @@ def _summary_cell(values: pd.Series) -> Cell:
     return _median_cell({"median": median, "q25": q25, "q75": q75, "n": array.size})
 
 
-def _verdict(config: str, ranking: pd.DataFrame) -> tuple[str, str]:
-    if config not in ranking.index:
-        return "", ""
-    row = ranking.loc[config]
-    one_seed = int(ranking["n"].max()) < 2 or int(row["n"]) < 2
-    if row["is_best"]:
-        return (" ★ best (" + summary.ONE_SEED + ")", "best") if one_seed else (" ★ best", "best")
-    if row["tied_with_best"] and not one_seed:
-        return " ≈ within seed noise of best", "tied"
-    return "", ""
-
-
 def leaderboard(data: ReportData, task_label: str, palette: figures.Palette) -> Table:
-    """One row per configuration: headline score, other declared metrics, speed to the target, time per
-    step, and diverged/failed counts; the winner marked (with the one-seed caveat when it applies)."""
+    """One row per configuration, the judge's numbers: headline (final, median [IQR] over completed seeds;
+    best), other declared metrics, steps and time to the target (median [min, max] over every seed with a
+    result, never counted as never), time per step, diverged/failed counts; the leader and ties marked."""
     info, trials = data.infos[task_label], data.task_trials(task_label)
-    ranking = summary.ranking(data, task_label).set_index("config")
+    judged, verdict = summary.config_rows(data, task_label), summary.verdict_row(data, task_label)
     headline = info.metric(info.headline)
-    others = [m for m in info.metrics if m != info.headline and f"final_{m}" in trials
+    others = [m for m in info.metrics if m not in (info.headline, "train_loss") and f"final_{m}" in trials
               and trials[f"final_{m}"].notna().any()]
     columns = ["configuration", "seeds completed", f"best {headline.label}", f"final {headline.label}",
                *[f"final {info.metric(m).label}" for m in others], "steps to target", "time to target (s)",
@@ -141,11 +131,13 @@ def leaderboard(data: ReportData, task_label: str, palette: figures.Palette) -> 
     rows, colours = [], []
     for config, group in trials.groupby("config", sort=True):
         done = group[group["status"] == "completed"]
-        verdict, css = _verdict(str(config), ranking)
-        row = [Cell(str(config) + verdict, None, css=css), Cell(f"{len(done)}/{len(group)}", len(done))]
-        row += [_summary_cell(done["headline_best"]), _summary_cell(done["headline_final"])]
+        judge_row = judged.loc[config].to_dict()
+        mark, css = _mark_for(judge_row, verdict)
+        row = [Cell(str(config) + mark, None, css=css), Cell(f"{len(done)}/{len(group)}", len(done))]
+        row += [Cell(fmt(judge_row["best_median"]), _sort_key(judge_row["best_median"])), _final_cell(judge_row)]
         row += [_summary_cell(done[f"final_{m}"]) for m in others]
-        row += [_summary_cell(done["steps_to_target"]), _summary_cell(done["time_to_target"]),
+        row += [Cell(to_target_text(judge_row), _sort_key(judge_row["steps_median"])),
+                Cell(to_target_text(judge_row, "s"), _sort_key(judge_row["time_median"])),
                 _summary_cell(1e3 * done["train_time"] / done["steps"].where(done["steps"] > 0))]
         for status in ("diverged", "failed"):
             count = int((group["status"] == status).sum())
@@ -156,9 +148,29 @@ def leaderboard(data: ReportData, task_label: str, palette: figures.Palette) -> 
     caption = (f"Ranked by the median over completed seeds of the final {headline.label} "
                f"({'higher' if info.maximize else 'lower'} is better), [interquartile range]. ")
     if target:
-        caption += f"Target: {target['description'] or target['metric']}. "
+        caption += (f"Target: {target['description'] or target['metric']}; steps and time to it: median "
+                    "[min, max] over every seed with a result, a diverged seed counting as never. ")
     caption += "Time per step: training clock only (evaluation excluded), median [IQR] over seeds."
     return Table(columns, rows, caption, colours)
+
+
+def _final_cell(row: dict[str, Any]) -> Cell:
+    if not row["final_n"]:
+        return Cell("—")
+    spread = f" [{fmt(row['final_q25'], 3)}, {fmt(row['final_q75'], 3)}]" if row["final_n"] > 1 else ""
+    return Cell(fmt(row["final_median"]) + spread, _sort_key(row["final_median"]),
+                title=f"median over {int(row['final_n'])} completed seeds [IQR]")
+
+
+def _mark_for(row: dict[str, Any], verdict: dict[str, Any]) -> tuple[str, str]:
+    kind = row.get("headline_vs_leader")
+    if kind == "leader":
+        return (" ★ winner", "best") if verdict.get("headline_winner") else (" ★ leader (not established)", "best")
+    symbol = summary.VS_LEADER_MARK.get(str(kind))
+    if symbol is None:
+        return "", ""
+    words = "tie with the leader" if kind == "tie" else "not told apart from the leader"
+    return f" {symbol} {words}", "tied"
 
 
 def legend(data: ReportData, task_label: str, palette: figures.Palette) -> dict[str, Any]:
@@ -200,10 +212,9 @@ def _diagnosis_row(trial: pd.Series, document: dict[str, Any], metric: dict[str,
 
 def diagnosis_table(data: ReportData, task_label: str) -> Table | None:
     """Critical-point verdicts and curvature per trial, from ``diagnosis/<trial>.json`` and the metrics."""
-    from optbench.report.data import is_diagnostic
-
     trials = data.task_trials(task_label)
-    names = [m for m in data.metric_names(task_label) if is_diagnostic(m)]
+    diagnostic = {n for n, kind in data.infos[task_label].traces.items() if kind == "diagnosis"}
+    names = [m for m in data.metric_names(task_label) if m in diagnostic]
     rows_metrics = pd.concat([data.task_metric(task_label, m) for m in names]) if names else data.metrics.iloc[:0]
     last = rows_metrics.sort_values("step").groupby(["trial_id", "metric"])["value"].last()
     ids = set(last.index.get_level_values(0)) | {t for t in trials["trial_id"] if t in data.diagnoses}
@@ -292,44 +303,35 @@ def tuning_table(data: ReportData) -> Table | None:
 
 
 def profile_costs(data: ReportData, column: str) -> pd.DataFrame:
-    """Median ``column`` (steps or seconds to target) over completed seeds per task and configuration.
+    """The judge's median ``column`` ("steps" or "time" to target) per task (rows) and configuration.
 
-    A configuration not run on a task, or with no completed seed there, counts as never reaching it;
-    reaching the target before the first step costs the smallest positive amount.
-    """
-    done = data.trials[data.trials["status"] == "completed"]
-    key = done["optimizer_label"] + " · " + done["schedule_label"]
-    if data.multi_store:
-        key = done["store"] + ": " + key
-    frame = done.assign(profile_key=key)
-    costs = frame.pivot_table(index="task_label", columns="profile_key", values=column, aggfunc="median")
-    costs = costs.reindex(index=data.tasks)
-    floor = 1.0 if column == "steps_to_target" else 1e-6
-    return costs.clip(lower=floor)
+    Medians are over every seed with a result, a diverged seed counting as never (``inf``); a configuration
+    not run on a task never reached its target there; a target met before the first step costs 1 step
+    (or 1 µs), so ratios are defined."""
+    configs = data.verdicts.configs
+    configs = configs[configs["has_target"].astype(bool)]
+    costs = configs.pivot_table(index="task_key", columns="config", values=f"{column}_median", aggfunc="first")
+    costs = costs.reindex(index=[t for t in data.tasks if t in set(configs["task_key"])]).fillna(math.inf)
+    return costs.clip(lower=1.0 if column == "steps" else 1e-6)
 
 
 def profile_section(data: ReportData, palette: figures.Palette) -> dict[str, Any] | None:
-    if len(data.tasks) < 2:
+    step_costs, time_costs = profile_costs(data, "steps"), profile_costs(data, "time")
+    if len(step_costs) < 2 or step_costs.shape[1] < 2:
         return None
-    time_costs, step_costs = profile_costs(data, "time_to_target"), profile_costs(data, "steps_to_target")
-    if time_costs.shape[1] < 2:
-        return None
-    done = data.trials[data.trials["status"] == "completed"]
-    keys = done["optimizer_label"] + " · " + done["schedule_label"]
-    if data.multi_store:
-        keys = done["store"] + ": " + keys
-    optimizer_of = dict(zip(keys, done["optimizer"], strict=True))
-    scores = pd.DataFrame({"by time": stats.algoperf_score(time_costs),
-                           "by steps": stats.algoperf_score(step_costs)}).sort_values("by time", ascending=False)
-    rows = [[Cell(str(k)), Cell(fmt(r["by time"], 3), r["by time"]), Cell(fmt(r["by steps"], 3), r["by steps"])]
+    optimizer_of = dict(zip(data.trials["config"], data.trials["optimizer"], strict=True))
+    scores = pd.DataFrame({"by steps": stats.algoperf_score(step_costs),
+                           "by time": stats.algoperf_score(time_costs)}).sort_values("by steps", ascending=False)
+    rows = [[Cell(str(k)), Cell(fmt(r["by steps"], 3), r["by steps"]), Cell(fmt(r["by time"], 3), r["by time"])]
             for k, r in scores.iterrows()]
-    return {"figure": figures.performance_profile(stats.performance_profile(time_costs), optimizer_of, palette,
-                                                  "time to target"),
-            "scores": Table(["configuration", "score (time to target)", "score (steps to target)"], rows,
+    return {"figure": figures.performance_profile(stats.performance_profile(step_costs), optimizer_of, palette,
+                                                  "steps to target"),
+            "scores": Table(["configuration", "score (steps to target)", "score (time to target)"], rows,
                             "AlgoPerf-style score: area under ρ(τ) for τ from 1 to 4, divided by 3 (1 = fastest on "
-                            "every task, 0 = never within 4× of the fastest). Diverged and failed trials are left "
-                            "out; a configuration with no completed seed on a task never reached its target."),
-            "n_tasks": len(time_costs)}
+                            "every task, 0 = never within 4× of the fastest), from the median over seeds with a "
+                            "result; a diverged seed never reaches the target, a configuration not run on a task "
+                            "never reached it there. Time is this machine's training clock."),
+            "n_tasks": len(step_costs)}
 
 
 def kappa_section(data: ReportData, palette: figures.Palette) -> dict[str, Any] | None:

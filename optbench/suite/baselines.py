@@ -25,7 +25,7 @@ import pandas as pd
 
 from optbench.errors import OptbenchError
 from optbench.store import Store, environment
-from optbench.suite.results import read_record, suite_results
+from optbench.suite.results import judged, read_record, record_targets, suite_results
 
 CURVE_POINTS = 64
 REPLAY_COLUMNS = ["task", "task_params", "optimizer_name", "optimizer_params", "schedule", "schedule_params",
@@ -126,7 +126,8 @@ def load_baselines(suite: str, version: int | None = None) -> pd.DataFrame:
     if version is not None and int(manifest["version"]) != int(version):
         raise OptbenchError(f"the shipped baselines are for {suite} v{manifest['version']}, the store is v{version}")
     frame = pd.read_parquet(folder / "results.parquet")
-    return frame.assign(steps=frame["steps"].astype(float))
+    record = json.loads((folder / "suite.json").read_text())
+    return judged(frame, load_curves(suite), record_targets(record))  # the same judge as for a user's store
 
 
 def load_curves(suite: str) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """A suite store's results as one tidy table: one row per final trial with its steps to the workload's target.
 
-Steps to target are recomputed here from the stored metric curve at full resolution, with the target and
-direction the suite recorded for the workload (the task's declaration, or the suite's for a task that
-declares none); a trial that did not complete (diverged or failed) never reaches it. Time to target is the
-training clock at that step: machine-specific, shown for information and never scored.
+Steps to target are decided by the judge (:func:`optbench.judge.trial_verdicts`) from the stored metric curve,
+with the target and direction the suite recorded for the workload (the task's declaration, or the suite's
+for a task that declares none): a trial that did not complete (diverged or failed) never reaches it. The
+shipped baselines are judged by the same call on their curves (:func:`judged`). Time to target is the
+training clock at that step: machine-specific, shown for information and scored only when asked.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from optbench.declaration import Declaration, Metric, Target
 from optbench.errors import OptbenchError
+from optbench.judge import trial_verdicts
 from optbench.store import Store
 from optbench.suite.run import SUITE_FILE
 
@@ -36,13 +39,30 @@ def read_record(path: str | Path) -> dict[str, Any]:
         raise OptbenchError(f"{file} is not valid JSON: {exc}") from None
 
 
-def first_reached(curve: pd.DataFrame, value: float, direction: str) -> tuple[float, float]:
-    """(step, time) of the first point of ``curve`` (step, time, value) at the target; (∞, NaN) if none."""
-    hit = curve[curve["value"] >= value] if direction == "max" else curve[curve["value"] <= value]
-    if hit.empty:
-        return math.inf, math.nan
-    first = hit.sort_values("step").iloc[0]
-    return float(first["step"]), float(first["time"])
+def target_declaration(workload_id: str, target: dict[str, Any]) -> Declaration:
+    """What the judge needs of a workload: its target metric (also the value ranked) and the target."""
+    metric = Metric(target["metric"], target["direction"], target["metric"])
+    return Declaration(task=workload_id, task_label=workload_id, metrics={metric.name: metric}, traces={},
+                       headline=metric.name, target=Target(metric.name, float(target["value"]),
+                                                           str(target.get("description") or target.get("why") or "")))
+
+
+def judged(rows: pd.DataFrame, curves: pd.DataFrame, targets: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """``rows`` (one per final trial: workload, optimizer, trial_id, seed, status) with ``steps``,
+    ``time_to_target`` and ``final_target_metric`` as the judge decides them from ``curves``."""
+    if rows.empty:
+        return rows
+    frame = rows.assign(task_key=rows["workload"], task_label=rows["workload"], optimizer_label=rows["optimizer"])
+    declarations = {w: target_declaration(w, t) for w, t in targets.items()}
+    verdicts = trial_verdicts(frame, declarations, curves, config_column="optimizer").set_index("trial_id")
+    ids = rows["trial_id"].astype(str)
+    return rows.assign(steps=verdicts["steps_to_target"].reindex(ids).to_numpy(dtype=float),
+                       time_to_target=verdicts["time_to_target"].reindex(ids).to_numpy(dtype=float),
+                       final_target_metric=verdicts["headline_final"].reindex(ids).to_numpy(dtype=float))
+
+
+def record_targets(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {workload_id: workload["target"] for workload_id, workload in record["workloads"].items()}
 
 
 def suite_results(path: str | Path) -> pd.DataFrame:
@@ -54,30 +74,22 @@ def suite_results(path: str | Path) -> pd.DataFrame:
     if trials.empty or not ids:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     trials = trials[trials["trial_id"].isin(ids)].set_index("trial_id")
-    metrics = store.read_metrics(ids)
     rows = []
     for workload_id, workload in record["workloads"].items():
-        target = workload["target"]
-        curves = metrics[metrics["metric"] == target["metric"]]
         for choice in workload["choices"].values():
             for trial_id in choice["final_trials"]:
                 if trial_id in trials.index:
-                    rows.append(_row(workload_id, choice, target, trials.loc[trial_id], trial_id,
-                                     curves[curves["trial_id"] == trial_id]))
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+                    rows.append(_row(workload_id, choice, workload["target"], trials.loc[trial_id], trial_id))
+    return judged(pd.DataFrame(rows, columns=RESULT_COLUMNS), store.read_metrics(ids), record_targets(record))
 
 
-def _row(workload_id: str, choice: dict[str, Any], target: dict[str, Any], trial: pd.Series, trial_id: str,
-         curve: pd.DataFrame) -> dict[str, Any]:
-    completed = trial["status"] == "completed"
-    steps, seconds = first_reached(curve, target["value"], target["direction"]) if completed else (math.inf,
-                                                                                                   math.nan)
-    final = curve.sort_values("step")["value"].iloc[-1] if len(curve) else math.nan
+def _row(workload_id: str, choice: dict[str, Any], target: dict[str, Any], trial: pd.Series,
+         trial_id: str) -> dict[str, Any]:
     return {"workload": workload_id, "optimizer": choice["optimizer"], "chosen": choice["chosen"],
             "tuned": bool(choice["tuned"]), "seed": int(trial["seed"]), "trial_id": trial_id,
-            "status": trial["status"], "diverged_reason": trial.get("diverged_reason"), "steps": steps,
-            "time_to_target": seconds, "target_metric": target["metric"], "target_value": float(target["value"]),
-            "target_direction": target["direction"], "final_target_metric": float(final),
+            "status": trial["status"], "diverged_reason": trial.get("diverged_reason"), "steps": math.nan,
+            "time_to_target": math.nan, "target_metric": target["metric"], "target_value": float(target["value"]),
+            "target_direction": target["direction"], "final_target_metric": math.nan,
             "train_time": float(trial.get("train_time", math.nan)),
             "steps_per_second": float(trial.get("steps_per_second", math.nan)),
             "load_avg_start": float(trial.get("load_avg_start", math.nan))}

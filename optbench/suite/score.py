@@ -1,7 +1,8 @@
 """The suite's score, as pure functions: AlgoPerf-style performance profiles over steps to target.
 
-For workload w and optimizer s, t(s, w) is the median over s's final seeds of the steps it took to reach
-w's target (∞ when it never did; a diverged or failed trial never reaches a target, so it counts as ∞).
+For workload w and optimizer s, t(s, w) is the judge's median over s's final seeds of the steps it took to
+reach w's target (:func:`optbench.judge.config_verdicts`: ∞ when it never did; a diverged trial never
+reaches a target, so it counts as ∞; a failed trial is an error, not a result, and is left out).
 The performance ratio is r(s, w) = t(s, w) / min over s' of t(s', w), and the performance profile
 ρ_s(τ) is the fraction of workloads with r(s, w) ≤ τ. The score is the area under ρ_s from τ = 1 to
 τ_max, divided by τ_max − 1: 1 means fastest on every workload, 0 means never within τ_max of the
@@ -21,14 +22,18 @@ import math
 import numpy as np
 import pandas as pd
 
-
-def median_steps(trials: pd.DataFrame) -> pd.DataFrame:
-    """Optimizer × workload table of the median steps to target over seeds (∞: never)."""
-    return trials.pivot_table(index="optimizer", columns="workload", values="steps", aggfunc=_median_with_inf)
+from optbench.judge import config_verdicts
 
 
-def _median_with_inf(values: pd.Series) -> float:
-    return float(np.median(values.to_numpy(dtype=float))) if len(values) else math.inf
+def median_steps(trials: pd.DataFrame, column: str = "steps") -> pd.DataFrame:
+    """Optimizer × workload table of the judge's median steps (or ``column``) to target over seeds (∞: never)."""
+    frame = trials.assign(task_key=trials["workload"], config=trials["optimizer"],
+                          optimizer_label=trials["optimizer"], task_label=trials["workload"],
+                          steps_to_target=trials[column], time_to_target=trials[column],
+                          examples_to_target=math.nan, headline_final=math.nan, headline_best=math.nan)
+    configs = config_verdicts(frame)
+    return configs.pivot_table(index="optimizer_label", columns="task_key", values="steps_median",
+                               aggfunc="first").rename_axis(index="optimizer", columns="workload")
 
 
 def performance_ratios(steps: pd.DataFrame, reference: pd.Series | None = None) -> pd.DataFrame:

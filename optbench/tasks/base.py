@@ -10,12 +10,13 @@ optimizers; the runner owns batching order, the clock and the store.
 from __future__ import annotations
 
 import abc
-import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
+
+from optbench.declaration import TRAIN_LOSS, Direction, Metric, Target, Trace  # noqa: F401 (the task API)
 
 Batch = Any  # whatever train_batch returns and loss accepts (a tensor, a tuple of tensors, ...)
 
@@ -30,62 +31,6 @@ class Budget:
 
     def is_empty(self) -> bool:
         return self.steps is None and self.epochs is None and self.seconds is None
-
-
-Direction = Literal["min", "max"]
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A metric a task reports, and what it means: the task owns its metrics' meaning, nothing guesses it.
-
-    ``direction`` says whether lower (``"min"``) or higher (``"max"``) is better; ``label`` and ``unit`` are
-    what a reader sees (e.g. "validation accuracy", ""). ``kind`` says when it is recorded: ``"step"``
-    (every training step, from ``step_metrics``) or ``"eval"`` (at evaluations, from ``evaluate``).
-    ``resolution``: for a metric that is minimised towards 0, the size below which values are numerically
-    indistinguishable (a suboptimality of 1e-35 is no better than 1e-31 in float64); verdicts treat every
-    value below it as equal to it.
-    """
-
-    name: str
-    direction: Direction
-    label: str
-    unit: str = ""
-    kind: Literal["step", "eval"] = "eval"
-    resolution: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
-            raise ValueError(f"metric name must be a non-empty string without spaces, got {self.name!r}")
-        if self.direction not in ("min", "max"):
-            raise ValueError(f"metric {self.name!r}: direction must be 'min' or 'max', got {self.direction!r}")
-        if self.kind not in ("step", "eval"):
-            raise ValueError(f"metric {self.name!r}: kind must be 'step' or 'eval', got {self.kind!r}")
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether ``a`` is strictly better than ``b``."""
-        return a > b if self.direction == "max" else a < b
-
-
-@dataclass(frozen=True)
-class Target:
-    """A fixed goal for one task configuration (AlgoPerf's sense): ``metric`` reaching ``value``.
-
-    Reached when the metric is ``<= value`` (direction min) or ``>= value`` (direction max), with the
-    direction taken from the metric's declaration. ``description`` says it in words, e.g.
-    "‖θ−θ*‖/‖θ₀−θ*‖ ≤ 1e-3".
-    """
-
-    metric: str
-    value: float
-    description: str
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
-            raise ValueError(f"target for {self.metric!r}: value must be a finite number, got {self.value!r}")
-
-
-TRAIN_LOSS = Metric("train_loss", "min", "training loss (minibatch)", kind="step")
 
 
 @dataclass(frozen=True)
@@ -108,6 +53,8 @@ class Task(abc.ABC):
     default_budget: Budget = Budget(steps=500)
     #: the metrics ``step_metrics`` and ``evaluate`` report, with their meaning (``train_loss`` is implicit)
     metrics: tuple[Metric, ...] = ()
+    #: values recorded for drawing that are not results (never ranked): e.g. the 2-D position
+    traces: tuple[Trace, ...] = ()
     #: name of the metric a verdict ranks by (one of ``metrics``, or ``train_loss``)
     headline: str = "train_loss"
     #: evaluations per trial when the user gives no ``eval_every`` (None: once per epoch)

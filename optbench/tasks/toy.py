@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from optbench.errors import SpecError
-from optbench.tasks.base import CriticalPoint, Metric, Parameters, Target, Task, check_memory
+from optbench.tasks.base import CriticalPoint, Metric, Parameters, Target, Task, Trace, check_memory
 
 TOLERANCE = 1e-3  # the target: within this distance of a minimum
 
@@ -44,8 +44,8 @@ class Surface2D(Task):
         check_memory(f"a 2-D surface with n={n}", 16.0 * n)
         self.f, self.critical, self.box = f, critical, box
         self.minima = torch.tensor([[cp.x, cp.y] for cp in critical if cp.kind == "minimum"], dtype=torch.float64)
+        self.traces = (Trace("x", "x"), Trace("y", "y"))  # the position: drawn on the contours, never ranked
         self.metrics = (
-            Metric("x", "min", "x", kind="step"), Metric("y", "min", "y", kind="step"),
             Metric("full_loss", "min", "loss f(x, y) (full batch)", kind="step"),
             *([Metric("dist_to_min", "min", "distance to the nearest minimum", kind="step", resolution=1e-10)]
               if len(self.minima) else []),
