@@ -87,3 +87,39 @@ def test_performance_profile_and_algoperf_score_by_hand():
 def test_performance_profile_rejects_non_positive_costs():
     with pytest.raises(ValueError):
         stats.performance_profile(pd.DataFrame({"a": [0.0]}))
+
+
+def test_rank_groups_shares_ranks_within_the_resolution_and_breaks_ties_by_seeds_then_order():
+    frame = pd.DataFrame({
+        "opt": ["sgd"] * 3 + ["adam"] * 2 + ["rms"] * 3 + ["lion"] * 2 + ["bad"] * 2,
+        "loss": [5.0, 5.2, 4.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.05, 1.05, math.nan, math.nan],
+    })
+    table = stats.rank_groups(frame, "opt", "loss", maximize=False, resolution=0.1).set_index("opt")
+    # adam and rms have the same exact median; rms has more seeds, so it is the best
+    assert table.index.tolist() == ["rms", "adam", "lion", "sgd", "bad"]
+    assert table["rank"].tolist() == [1, 1, 1, 4, 5]
+    assert table["is_best"].tolist() == [True, False, False, False, False]
+    assert table["kind"].tolist() == ["best", "tie", "tie", "dominates", "no_data"]
+    assert table.loc["sgd", "margin_to_best"] == pytest.approx(4.0) and not table.loc["sgd", "beaten"]
+    assert table.loc["sgd", "comparison"].describe("sgd", "rms").startswith("rms ahead of sgd on all 3 seeds")
+    # without a resolution, lion's 1.05 ranks behind and the first-seen of equal groups wins at equal seeds
+    exact = stats.rank_groups(frame[frame["opt"] != "rms"], "opt", "loss", maximize=False)
+    assert exact["opt"].tolist()[:2] == ["adam", "lion"] and exact["rank"].tolist()[:2] == [1, 2]
+
+
+def test_rank_groups_names_an_established_winner_and_respects_the_direction():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"opt": ["good"] * 5 + ["poor"] * 5,
+                          "acc": np.r_[0.9 + 0.01 * rng.standard_normal(5), 0.5 + 0.01 * rng.standard_normal(5)]})
+    table = stats.rank_groups(frame, "opt", "acc", maximize=True).set_index("opt")
+    assert table.loc["good", "is_best"] and table.loc["poor", "beaten"]
+    assert table.loc["poor", "kind"] == "significant" and table.loc["poor", "p_value"] == pytest.approx(2 / 252)
+    flipped = stats.rank_groups(frame, "opt", "acc", maximize=False)
+    assert flipped["opt"].iloc[0] == "poor"
+
+
+def test_rank_groups_has_no_winner_when_nobody_reached_the_target():
+    frame = pd.DataFrame({"opt": ["a", "a", "b", "b"], "steps": [math.inf] * 4})
+    table = stats.rank_groups(frame, "opt", "steps", maximize=False)
+    assert not table["is_best"].any() and table["kind"].tolist() == ["best", "tie"]
+    assert stats.rank_groups(frame.iloc[:0], "opt", "steps", maximize=False).empty
