@@ -81,7 +81,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -443,6 +443,101 @@ def _sampling_note(c: Comparison) -> str:
         return "; the evaluation set's sampling error is not included"
     return (f"; beyond the sampling error of the {c.eval_examples:,}-example evaluation set "
             f"(2 × binomial SE = {SAMPLING_SE_FACTOR * c.sampling_se:.2g})") if c.kind != "tie" else ""
+
+
+# --- aggregates across tasks (rliable's definitions; see the module docstring for why not rliable) ---------
+
+BOOTSTRAP_DRAWS = 10_000  # resamples per interval: the 2.5 % and 97.5 % quantiles then rest on 250 draws each
+TaskScores = Mapping[str, ArrayLike] | Sequence[ArrayLike]
+
+
+def _task_arrays(scores: TaskScores) -> tuple[list[str], list[np.ndarray]]:
+    """Task names and one array per task; 1-D arrays (seeds) have NaN dropped and must keep a number."""
+    if isinstance(scores, np.ndarray):  # rliable's runs x tasks matrix would be read as one task per run here
+        raise ValueError("pass one array of seeds per task (a list or a mapping), e.g. list(matrix.T) for a "
+                         "runs x tasks matrix")
+    names = [str(k) for k in scores] if isinstance(scores, Mapping) else [str(i) for i in range(len(scores))]
+    values = list(scores.values()) if isinstance(scores, Mapping) else list(scores)
+    arrays = []
+    for name, value in zip(names, values, strict=True):
+        array = np.asarray(value, dtype=float)
+        if array.ndim == 1:
+            array = _finite(array)[None, :]
+        if array.shape[-1] == 0:
+            raise ValueError(f"task {name!r} has no finite score")
+        arrays.append(array)
+    if not arrays:
+        raise ValueError("no tasks to aggregate")
+    return names, arrays
+
+
+def _one_or_batch(result: np.ndarray, batched: bool) -> float | np.ndarray:
+    return result if batched else float(result[0])
+
+
+def iqm(scores: TaskScores) -> float | np.ndarray:
+    """Interquartile mean of every seed of every task pooled: the mean after cutting ``int(n / 4)`` values at
+    each end (rliable's ``aggregate_iqm``, i.e. ``scipy.stats.trim_mean(scores, 0.25, axis=None)``).
+
+    ``scores``: one array of per-seed scores per task (a list, or a mapping task -> scores); seeds per task may
+    differ; NaN is dropped. Arrays of shape (batch, seeds), as :func:`stratified_bootstrap` passes, give one
+    IQM per batch row. Scores must be comparable across tasks (e.g. normalised).
+    """
+    _, arrays = _task_arrays(scores)
+    pooled = np.sort(np.concatenate(arrays, axis=-1), axis=-1)
+    cut = int(0.25 * pooled.shape[-1])
+    return _one_or_batch(pooled[:, cut:pooled.shape[-1] - cut].mean(axis=-1), arrays[0].shape[0] > 1)
+
+
+def probability_of_improvement(x: TaskScores, y: TaskScores, *, maximize: bool = True) -> float | np.ndarray:
+    """P(X > Y) + P(X = Y) / 2 over every pair of a seed of X and a seed of Y on the same task, averaged over
+    tasks (rliable's ``probability_of_improvement``: Mann-Whitney's U / (n_x n_y) per task).
+
+    ``x`` and ``y`` list the same tasks in the same order (or are mappings with the same keys). With
+    ``maximize=False`` "improvement" means a lower value. Batched arrays as for :func:`iqm`.
+    """
+    names_x, xs = _task_arrays(x)
+    names_y, ys = _task_arrays(y)
+    if isinstance(x, Mapping) != isinstance(y, Mapping) or (isinstance(x, Mapping) and set(names_x) != set(names_y)):
+        raise ValueError("x and y must cover the same tasks")
+    if isinstance(y, Mapping):
+        ys = [ys[names_y.index(name)] for name in names_x]
+    if len(xs) != len(ys):
+        raise ValueError(f"x has {len(xs)} tasks and y {len(ys)}: they must cover the same tasks")
+    per_task = []
+    for xt, yt in zip(xs, ys, strict=True):
+        left, right = (xt[:, :, None], yt[:, None, :]) if maximize else (yt[:, None, :], xt[:, :, None])
+        per_task.append(np.mean(left > right, axis=(1, 2)) + 0.5 * np.mean(left == right, axis=(1, 2)))
+    return _one_or_batch(np.mean(per_task, axis=0), max(a.shape[0] for a in xs + ys) > 1)
+
+
+def stratified_bootstrap(statistic: Callable[..., float | np.ndarray], *score_sets: TaskScores,
+                         n_boot: int = BOOTSTRAP_DRAWS, confidence: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile bootstrap interval of ``statistic(*score_sets)``, resampling seeds within each task.
+
+    Each score set (one per algorithm) is one array of seeds per task; every resample draws, for every task of
+    every set independently, as many seeds with replacement as that task has, so the set of tasks stays fixed
+    (rliable's ``StratifiedBootstrap`` / ``StratifiedIndependentBootstrap`` with ``task_bootstrap=False``).
+    ``statistic`` is called once with, per set, a list of (n_boot, seeds) arrays and must return one value per
+    row, as :func:`iqm` and :func:`probability_of_improvement` do. Seeded: the same numbers give the same
+    interval. A task with one seed contributes no uncertainty.
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    point_sets, resampled_sets = [], []
+    for scores in score_sets:
+        names, arrays = _task_arrays(scores)
+        point_sets.append(dict(zip(names, arrays, strict=True)) if isinstance(scores, Mapping) else arrays)
+        draws = [a[0, rng.integers(0, a.shape[-1], size=(n_boot, a.shape[-1]))] for a in arrays]
+        resampled_sets.append(dict(zip(names, draws, strict=True)) if isinstance(scores, Mapping) else draws)
+    estimate = float(np.asarray(statistic(*point_sets)).reshape(-1)[0])
+    replicates = np.asarray(statistic(*resampled_sets), dtype=float).reshape(-1)
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(replicates, [tail, 1.0 - tail])
+    return Interval(estimate, float(low), float(high), confidence)
 
 
 def time_to_target(steps: ArrayLike, seconds: ArrayLike, values: ArrayLike, target: float,
