@@ -87,3 +87,91 @@ def test_performance_profile_and_algoperf_score_by_hand():
 def test_performance_profile_rejects_non_positive_costs():
     with pytest.raises(ValueError):
         stats.performance_profile(pd.DataFrame({"a": [0.0]}))
+
+
+def test_rank_groups_shares_ranks_within_the_resolution_and_breaks_ties_by_seeds_then_order():
+    frame = pd.DataFrame({
+        "opt": ["sgd"] * 3 + ["adam"] * 2 + ["rms"] * 3 + ["lion"] * 2 + ["bad"] * 2,
+        "loss": [5.0, 5.2, 4.8, 1.0, 1.0, 1.0, 1.0, 1.0, 1.05, 1.05, math.nan, math.nan],
+    })
+    table = stats.rank_groups(frame, "opt", "loss", maximize=False, resolution=0.1).set_index("opt")
+    # adam and rms have the same exact median; rms has more seeds, so it is the best
+    assert table.index.tolist() == ["rms", "adam", "lion", "sgd", "bad"]
+    assert table["rank"].tolist() == [1, 1, 1, 4, 5]
+    assert table["is_best"].tolist() == [True, False, False, False, False]
+    assert table["kind"].tolist() == ["best", "tie", "tie", "dominates", "no_data"]
+    assert table.loc["sgd", "margin_to_best"] == pytest.approx(4.0) and not table.loc["sgd", "beaten"]
+    assert table.loc["sgd", "comparison"].describe("sgd", "rms").startswith("rms ahead of sgd on all 3 seeds")
+    # without a resolution, lion's 1.05 ranks behind and the first-seen of equal groups wins at equal seeds
+    exact = stats.rank_groups(frame[frame["opt"] != "rms"], "opt", "loss", maximize=False)
+    assert exact["opt"].tolist()[:2] == ["adam", "lion"] and exact["rank"].tolist()[:2] == [1, 2]
+
+
+def test_rank_groups_names_an_established_winner_and_respects_the_direction():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"opt": ["good"] * 5 + ["poor"] * 5,
+                          "acc": np.r_[0.9 + 0.01 * rng.standard_normal(5), 0.5 + 0.01 * rng.standard_normal(5)]})
+    table = stats.rank_groups(frame, "opt", "acc", maximize=True).set_index("opt")
+    assert table.loc["good", "is_best"] and table.loc["poor", "beaten"]
+    assert table.loc["poor", "kind"] == "significant" and table.loc["poor", "p_value"] == pytest.approx(2 / 252)
+    flipped = stats.rank_groups(frame, "opt", "acc", maximize=False)
+    assert flipped["opt"].iloc[0] == "poor"
+
+
+def test_rank_groups_has_no_winner_when_nobody_reached_the_target():
+    frame = pd.DataFrame({"opt": ["a", "a", "b", "b"], "steps": [math.inf] * 4})
+    table = stats.rank_groups(frame, "opt", "steps", maximize=False)
+    assert not table["is_best"].any() and table["kind"].tolist() == ["best", "tie"]
+    assert stats.rank_groups(frame.iloc[:0], "opt", "steps", maximize=False).empty
+
+
+def test_iqm_is_rliables_trimmed_mean_over_all_runs_and_tasks():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(1)
+    for runs, tasks in [(3, 1), (5, 7), (4, 4), (10, 3)]:
+        matrix = rng.standard_normal((runs, tasks))
+        # rliable: aggregate_iqm(scores) = scipy.stats.trim_mean(scores, proportiontocut=0.25, axis=None)
+        assert stats.iqm(list(matrix.T)) == pytest.approx(scipy_stats.trim_mean(matrix, 0.25, axis=None))
+    # by hand: 8 pooled values, 2 cut at each end; unequal seeds per task and NaN are fine
+    assert stats.iqm({"t1": [1.0, 2.0, 3.0, math.nan], "t2": [4.0, 5.0, 6.0, 7.0, 100.0]}) == pytest.approx(4.5)
+    with pytest.raises(ValueError, match="per task"):
+        stats.iqm(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="no finite score"):
+        stats.iqm({"t": [math.nan]})
+
+
+def test_probability_of_improvement_is_rliables_mann_whitney_average():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(2)
+    x, y = rng.integers(0, 4, (5, 3)).astype(float), rng.integers(0, 4, (4, 3)).astype(float)  # with ties
+    expected = np.mean([scipy_stats.mannwhitneyu(x[:, t], y[:, t], alternative="greater").statistic / 20
+                        for t in range(3)])
+    assert stats.probability_of_improvement(list(x.T), list(y.T)) == pytest.approx(expected)
+    # identical scores: 0.5 (rliable's special case); a lower-is-better cost flips the direction
+    assert stats.probability_of_improvement([[1.0, 2.0]], [[1.0, 2.0]]) == 0.5
+    assert stats.probability_of_improvement({"t": [1.0, 2.0]}, {"t": [3.0, 4.0]}, maximize=False) == 1.0
+    with pytest.raises(ValueError, match="same tasks"):
+        stats.probability_of_improvement({"t": [1.0]}, {"u": [1.0]})
+
+
+def test_stratified_bootstrap_resamples_seeds_within_tasks_only():
+    # task a always scores 0 and task b always 1: any resample within tasks keeps three of each, so the IQM
+    # of every replicate is 0.5; resampling across tasks would move it
+    interval = stats.stratified_bootstrap(stats.iqm, {"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0, 1.0]})
+    assert (interval.estimate, interval.low, interval.high) == (0.5, 0.5, 0.5)
+    # one task, the mean: the percentile interval is close to mean ± 1.96 × the plug-in SE
+    values = np.random.default_rng(3).standard_normal(40)
+    mean = stats.stratified_bootstrap(lambda tasks: tasks[0].mean(axis=-1), [values], seed=1)
+    half = 1.96 * values.std() / math.sqrt(values.size)
+    assert mean.low == pytest.approx(values.mean() - half, abs=0.05)
+    assert mean.high == pytest.approx(values.mean() + half, abs=0.05)
+    assert stats.stratified_bootstrap(lambda tasks: tasks[0].mean(axis=-1), [values], seed=1) == mean
+
+
+def test_stratified_bootstrap_of_probability_of_improvement_over_two_sets():
+    rng = np.random.default_rng(4)
+    better = {f"t{i}": 1.0 + rng.standard_normal(5) for i in range(4)}
+    worse = {f"t{i}": rng.standard_normal(3) for i in range(4)}
+    interval = stats.stratified_bootstrap(lambda x, y: stats.probability_of_improvement(x, y), better, worse)
+    assert interval.estimate == pytest.approx(stats.probability_of_improvement(better, worse))
+    assert 0.5 < interval.low <= interval.estimate <= interval.high <= 1.0
