@@ -59,7 +59,7 @@ def config_labels(trials: pd.DataFrame, with_store: bool = False) -> pd.Series:
         label = trials["store"].astype(str) + ": " + label
     if "code" not in trials or trials.empty:
         return label
-    code = trials["code"].astype(str)
+    code = trials["code"].fillna("").astype(str)
     key = trials["task_key"].astype(str) if "task_key" in trials else trials["task_label"].astype(str)
     versions = code.groupby([key, label]).transform("nunique")
     tags = code.map(lambda text: hashlib.sha1(text.encode()).hexdigest()[:6])

@@ -31,12 +31,13 @@ def default_report_path(stores: Sequence[str | Path], reports_dir: str | Path = 
 
 
 def build_report(stores: Sequence[str | Path], out: str | Path | None = None, title: str | None = None,
-                 json_out: str | Path | None = None) -> Path:
+                 json_out: str | Path | None = None, leaderboard: dict | None = None) -> Path:
     """Write the HTML report for ``stores`` to ``out`` (default :func:`default_report_path`) and return it.
 
     The report reads only the stores: what each task declares (metrics, target, 2-D surface) comes from
     their ``tasks/<key>.json``, so no plugin or registry is needed to draw it. ``json_out``: also write the
-    judge's tables the page shows (:meth:`optbench.judge.Verdicts.write_json`) there.
+    judge's tables the page shows (:meth:`optbench.judge.Verdicts.write_json`) there. ``leaderboard``: a
+    suite's score section (:func:`optbench.suite.report.leaderboard_section`), shown first.
     """
     from optbench.report.data import load_stores
     from optbench.report.page import render
@@ -44,7 +45,7 @@ def build_report(stores: Sequence[str | Path], out: str | Path | None = None, ti
     if isinstance(stores, (str, Path)):
         stores = [stores]
     data = load_stores(stores)
-    html = render(data, title=title)
+    html = render(data, title=title, leaderboard=leaderboard)
     if json_out is not None:
         try:
             data.verdicts.write_json(json_out)

@@ -389,18 +389,20 @@ def sections(data: ReportData) -> dict[str, Any]:
     }
 
 
-def render(data: ReportData, title: str | None = None) -> str:
+def render(data: ReportData, title: str | None = None, leaderboard: dict[str, Any] | None = None) -> str:
     """The whole page as one HTML string."""
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
                              loader=jinja2.FunctionLoader(_template_source))
     env.filters["fmt"] = fmt
     script_hash = base64.b64encode(hashlib.sha256(SORT_SCRIPT.encode()).digest()).decode()
     context = sections(data)
+    if leaderboard is not None:  # the suite's page: its score replaces the per-configuration profile
+        context["profile"] = None
     title = title or "optbench report: " + ", ".join(label for label, _ in data.stores)
     return env.get_template("page.html").render(
         title=title, stores=setup.stores_section(data), script=SORT_SCRIPT, script_hash=script_hash,
         generated=datetime.now(timezone.utc).isoformat(timespec="seconds"), version=optbench.__version__,
-        n_trials=len(data.trials), **context)
+        n_trials=len(data.trials), leaderboard=leaderboard, **context)
 
 
 def _template_source(name: str) -> str:

@@ -24,6 +24,7 @@ from optbench.store import Store
 from optbench.suite.baselines import load_baselines, load_curves
 from optbench.suite.definition import Suite, Workload
 from optbench.suite.results import read_record
+from optbench.suite.scoring import Scored
 
 
 def _task_info(workload: Workload, params: dict[str, Any], registry: Registry) -> dict[str, Any]:
@@ -106,14 +107,52 @@ def final_trials_store(store: str | Path, dest: str | Path) -> Path:
     return dest
 
 
+def leaderboard_section(scored: Scored, mine: set[str]) -> dict[str, Any]:
+    """The suite page's first section: ``suite score``'s own table (the same :class:`Scored`), a sentence on
+    where each of the store's optimizers stands, the performance profile per optimizer (its chosen setting on
+    each workload) and the per-workload median steps."""
+    from optbench.report.figures import Palette, performance_profile
+    from optbench.report.page import Cell, Table, fmt
+    from optbench.stats import performance_profile as profile
+
+    table = scored.table
+    total = len(table)
+    sentences = [f"{row.optimizer} scores {row.score:.3f} (seed range {row.score_min:.3f}–{row.score_max:.3f}): "
+                 f"rank {row.rank} of {total}, target reached on {row.reached} of {row.workloads} workloads."
+                 for row in table.itertuples() if row.optimizer in mine]
+    sentences.append("Score: area under the performance profile of the median steps to target, "
+                     f"τ = 1..{scored.tau_max:g} (AlgoPerf's convention over steps; a diverged seed never reaches "
+                     "the target); the same "
+                     "numbers as `optbench suite score`.")
+    sentences += [f"Note: {note}." for note in scored.notes]
+    rows = [[Cell(str(r.rank), r.rank, css="best" if r.optimizer in mine else ""), Cell(str(r.optimizer)),
+             Cell(f"{r.score:.3f}", r.score), Cell(f"{r.score_min:.3f}–{r.score_max:.3f}", r.score_min),
+             Cell(f"{r.reached}/{r.workloads}", r.reached), Cell(str(r.source))] for r in table.itertuples()]
+    scores = Table(["rank", "optimizer", "score", "seed range", "targets reached", "source"], rows,
+                   "Seed range: the score from each seed index alone, against the fastest medians.")
+    steps = scored.steps
+    step_rows = [[Cell(str(o)), *[Cell(fmt(v), None if v == float("inf") else v) for v in values]]
+                 for o, values in steps.iterrows()]
+    palette = Palette(steps.index, pd.DataFrame({"config": steps.index, "optimizer": steps.index}))
+    figure = performance_profile(profile(steps.T.clip(lower=1.0)), {o: o for o in steps.index}, palette,
+                                 "median steps to target")
+    return {"sentences": sentences, "scores": scores, "figure": figure,
+            "steps": Table(["optimizer", *map(str, steps.columns)], step_rows,
+                           "Median steps to target over seeds (never: the median seed did not reach it).")}
+
+
 def suite_report(store: str | Path, out: str | Path, suite: Suite, registry: Registry | None = None) -> Path:
-    """One HTML page: the final trials of the suite store at ``store`` and the shipped baselines, workload by
-    workload and across workloads (built in a temporary folder; only ``out`` is written)."""
+    """One HTML page: ``suite score``'s leaderboard for the store beside the shipped baselines, then its final
+    trials and the baselines workload by workload (built in a temporary folder; only ``out`` is written)."""
     from optbench.report import build_report
+    from optbench.suite.scoring import score_stores
 
     name = Path(store).resolve().name
     ran = set(read_record(store)["workloads"])
+    scored = score_stores([str(store)], suite_name=suite.name)
+    mine = set(scored.trials.loc[scored.trials["source"] == str(store), "optimizer"])
     with tempfile.TemporaryDirectory(prefix="optbench-suite-report-") as folder:
-        mine = final_trials_store(store, Path(folder) / name)
+        mine_store = final_trials_store(store, Path(folder) / name)
         baselines = baselines_as_store(suite, Path(folder) / f"baselines-{suite.name}", registry, ran)
-        return build_report([mine, baselines], out, title=f"{name} vs the {suite.name} baselines")
+        return build_report([mine_store, baselines], out, title=f"{name} vs the {suite.name} baselines",
+                            leaderboard=leaderboard_section(scored, mine))
