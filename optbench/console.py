@@ -155,10 +155,12 @@ def _final_text(row: Any) -> str:
             f"{format_number(row.final_q75, 3)})")
 
 
-def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = None) -> Table:
+def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = None,
+                  only: set[str] | None = None) -> Table:
     """Per task and configuration, the judge's numbers (:mod:`optbench.judge`): the headline metric's final
     value, median (interquartile range) over completed seeds; steps to the declared target, median [min, max]
-    over every seed with a result (never counted as never); speed; diverged and failed trials."""
+    over every seed with a result (never counted as never); speed; diverged and failed trials. ``trials``:
+    the whole store (so labels and medians are the report's); ``only``: the trial ids whose rows to show."""
     from optbench.judge import judge, to_target_text
 
     table = Table(title="median (interquartile range) over seeds; steps to target: median [min, max]")
@@ -168,8 +170,13 @@ def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = No
     if trials.empty:
         return table
     verdicts = judge(trials, declarations or {})
-    speed = trials.assign(config=verdicts.trials["config"].to_numpy()).groupby(["task_key", "config"])
+    judged = verdicts.trials
+    shown = set(judged.loc[judged["trial_id"].isin(only), "config"]) if only is not None else None
+    speed = trials.assign(config=judged["config"].to_numpy(), task_key=judged["task_key"].to_numpy()
+                          ).groupby(["task_key", "config"])
     for row in verdicts.configs.sort_values(["task_label", "config"]).itertuples():
+        if shown is not None and row.config not in shown:
+            continue
         headline = verdicts.tasks.set_index("task_key").loc[row.task_key, "headline"]
         steps_per_second = speed.get_group((row.task_key, row.config))["steps_per_second"]
         table.add_row(escape(row.task_label), escape(row.config), str(row.seeds),
@@ -178,9 +185,11 @@ def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = No
     return table
 
 
-def verdict_lines(trials: pd.DataFrame, declarations: dict[str, Any] | None = None) -> list[str]:
-    """Each task's verdicts in words, as the report states them (the judge's wording)."""
+def verdict_lines(trials: pd.DataFrame, declarations: dict[str, Any] | None = None,
+                  tasks: set[str] | None = None) -> list[str]:
+    """Each task's verdicts in words (of ``tasks``, default all), as the report states them (the judge's)."""
     from optbench.judge import judge, task_sentences
 
     verdicts = judge(trials, declarations or {})
-    return [f"{task}: {sentence}" for task, sentences in task_sentences(verdicts) for sentence in sentences]
+    return [f"{task}: {sentence}" for task, sentences in task_sentences(verdicts)
+            if tasks is None or task in tasks for sentence in sentences]

@@ -290,7 +290,10 @@ def task_verdicts(trial_table: pd.DataFrame, config_table: pd.DataFrame,
         if decl.target is not None:
             row.update(_question(configs, trial_table, str(key), "target", head))
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    text = [c for c in frame if c.endswith(("_leader", "_runner_up", "_winner", "_verdict", "_text"))]
+    frame[text] = frame[text].astype(object).where(frame[text].notna(), None)  # None, never a truthy NaN
+    return frame
 
 
 def _vs_leader(tasks: pd.DataFrame, configs: pd.DataFrame) -> pd.DataFrame:
@@ -337,9 +340,26 @@ class Verdicts:
         Path(path).write_text(json.dumps(self.to_json(), indent=1, default=str))
 
 
+def declarations_by_label(trials: pd.DataFrame, declarations: dict[str, Declaration]) -> dict[str, Declaration]:
+    """One declaration per task label: a task is what its label names, whatever code version ran it (the
+    versions are told apart as configurations); a store without declarations gets the rows' fallback."""
+    out: dict[str, Declaration] = {}
+    for label, group in trials.groupby("task_label", sort=False):
+        keys = group["task_key"].dropna().astype(str).unique() if "task_key" in group else []
+        known = [declarations[k] for k in keys if k in declarations]
+        out[str(label)] = known[0] if known else fallback_declaration(group.iloc[0].to_dict())
+    return out
+
+
 def judge(trials: pd.DataFrame, declarations: dict[str, Declaration], metrics: pd.DataFrame | None = None,
           with_store: bool = False, config_column: str | None = None) -> Verdicts:
-    """Every verdict on ``trials``: per trial, per configuration, per task (see the module's rules)."""
+    """Every verdict on ``trials``: per trial, per configuration, per task (see the module's rules).
+
+    ``declarations`` are by task key, as the store keeps them; verdicts are per task *label* (tasks keyed
+    by their label in every table), so an edited task plugin's trials are one task in two configurations."""
+    if not trials.empty:
+        declarations = declarations_by_label(trials, declarations)
+        trials = trials.assign(task_key=trials["task_label"].astype(str))
     trial_table = trial_verdicts(trials, declarations, metrics, with_store, config_column)
     config_table = config_verdicts(trial_table)
     task_table = task_verdicts(trial_table, config_table, declarations) if not config_table.empty \

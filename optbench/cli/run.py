@@ -78,9 +78,11 @@ def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugin
             run_with_progress(study, **where)
             from rich.markup import escape
 
-            trials, declarations = study.trials(), study.store.read_declarations()
-            console.print(summary_table(trials, declarations))
-            for line in verdict_lines(trials, declarations):
+            mine, trials = study.trials(), study.store.read_trials()  # judged beside the whole store
+            declarations = study.store.read_declarations()
+            ids, tasks = (set(mine["trial_id"]), set(mine["task_label"])) if len(mine) else (set(), set())
+            console.print(summary_table(trials, declarations, only=ids))
+            for line in verdict_lines(trials, declarations, tasks=tasks):
                 console.print(escape(line), highlight=False)
     except KeyboardInterrupt:
         raise Interrupted(f"finished trials are kept in {study.store.path}; rerun the same command to "

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optbench.declaration import Declaration, Metric, fallback_declaration
+from optbench.declaration import Declaration, Metric
 from optbench.errors import OptbenchError
 from optbench.judge import Verdicts, judge
 from optbench.store import Results, Store
@@ -184,24 +184,13 @@ def load_stores(paths: Sequence[str | Path]) -> ReportData:
             tuning.append((label, tuned))
     trials = _normalise(pd.concat(trial_parts, ignore_index=True), len(stores) > 1)
     metrics = _metrics_table(metric_parts, [label for label, _ in stores], trials, judged=None)
-    by_label = _declarations_by_label(trials, declarations)
-    verdicts = judge(trials.assign(task_key=trials["task_label"]), by_label, metrics, with_store=len(stores) > 1)
+    verdicts = judge(trials, declarations, metrics, with_store=len(stores) > 1)
     _copy_verdicts(trials, verdicts)
     metrics = _metrics_table(metric_parts, [label for label, _ in stores], trials, judged=metrics)
     data = ReportData(trials, metrics, stores, diagnoses=diagnoses, tuning=tuning, verdicts=verdicts)
     for task_label in data.tasks:
-        data.infos[task_label] = task_info(task_label, by_label[task_label])
+        data.infos[task_label] = task_info(task_label, verdicts.declarations[task_label])
     return data
-
-
-def _declarations_by_label(trials: pd.DataFrame, declarations: dict[str, Declaration]) -> dict[str, Declaration]:
-    """One declaration per task label (the page's sections); a store without one gets the rows' fallback."""
-    out: dict[str, Declaration] = {}
-    for label, group in trials.groupby("task_label", sort=False):
-        keys = group["task_key"].dropna().astype(str) if "task_key" in group else pd.Series(dtype=str)
-        known = [declarations[k] for k in keys.unique() if k in declarations]
-        out[str(label)] = known[0] if known else fallback_declaration(group.iloc[0].to_dict())
-    return out
 
 
 def _copy_verdicts(trials: pd.DataFrame, verdicts: Verdicts) -> None:
