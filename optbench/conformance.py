@@ -17,6 +17,7 @@ zero gradient at the declared critical points.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import io
 import math
 import time
@@ -410,18 +411,24 @@ def check_task_critical_points(entry: Entry) -> None:
 
 
 def check_task_declarations(entry: Entry) -> None:
-    """Every reported metric is declared (with a direction), the headline and the target name declared ones."""
+    """Every reported value is declared, as a metric (with a direction) or a trace (never ranked), once; the
+    headline, the target and the checkpoint metric name declared metrics."""
     task = _task(entry)
     declared = task.declared_metrics()
     for metric in declared.values():
         _require(isinstance(metric, Metric), f"metrics holds {type(metric).__name__}, expected optbench.Metric")
+    traces = {t.name for t in task.traces}
+    both = sorted(traces & set(declared))
+    _require(not both, f"declares {', '.join(both)} both as a metric and as a trace")
     model = task.init_model(0)
     model.eval()
     with torch.no_grad():
         reported = {**task.step_metrics(model), **task.evaluate(model)}
-    undeclared = sorted(set(reported) - set(declared))
-    _require(not undeclared, f"reports metrics it does not declare: {', '.join(undeclared)} (add them to "
-                             "Task.metrics with a direction)")
+        if "final" in inspect.signature(task.evaluate).parameters:  # the intermediate evaluations' names too
+            reported.update(task.evaluate(model, final=False))
+    undeclared = sorted(set(reported) - set(declared) - traces)
+    _require(not undeclared, f"reports values it does not declare: {', '.join(undeclared)} (add each to "
+                             "Task.metrics with a direction, or to Task.traces if it is not a result)")
     _require(task.headline in declared, f"headline {task.headline!r} is not a declared metric "
                                          f"(declared: {', '.join(declared)})")
     target = task.target()

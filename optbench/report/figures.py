@@ -538,7 +538,8 @@ def kappa_view(table: pd.DataFrame, palette: Palette) -> str | None:
 def performance_profile(profile: pd.DataFrame, optimizer_of: dict[str, str], palette: Palette,
                         cost_label: str) -> str:
     """ρ(τ) per configuration: the fraction of tasks solved within τ × the fastest configuration."""
-    fig, axes = _figure(1, 1, 3.4, legend_rows=legend_rows(len(profile.columns), 3))
+    columns = max(1, min(3, 100 // max(1, max(len(str(c)) for c in profile.columns))))  # long labels: fewer
+    fig, axes = _figure(1, 1, 3.4, legend_rows=legend_rows(len(profile.columns), columns))
     ax = axes[0, 0]
     seen: dict[str, int] = {}
     for config in profile.columns:
@@ -554,5 +555,5 @@ def performance_profile(profile: pd.DataFrame, optimizer_of: dict[str, str], pal
     ax.set_xlim(1, profile.index.max())
     ax.set_ylim(-0.02, 1.02)
     _finish(ax, f"τ: within this factor of the fastest {cost_label}", "fraction of tasks ρ(τ)")
-    _legend_below(fig, *ax.get_legend_handles_labels(), 3)
+    _legend_below(fig, *ax.get_legend_handles_labels(), columns)
     return to_svg(fig)

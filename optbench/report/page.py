@@ -123,7 +123,7 @@ def leaderboard(data: ReportData, task_label: str, palette: figures.Palette) -> 
     info, trials = data.infos[task_label], data.task_trials(task_label)
     judged, verdict = summary.config_rows(data, task_label), summary.verdict_row(data, task_label)
     headline = info.metric(info.headline)
-    others = [m for m in info.metrics if m not in (info.headline, "train_loss") and f"final_{m}" in trials
+    others = [m for m in info.metrics if m != info.headline and f"final_{m}" in trials
               and trials[f"final_{m}"].notna().any()]
     columns = ["configuration", "seeds completed", f"best {headline.label}", f"final {headline.label}",
                *[f"final {info.metric(m).label}" for m in others], "steps to target", "time to target (s)",

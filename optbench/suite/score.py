@@ -27,7 +27,8 @@ from optbench.judge import config_verdicts
 
 def median_steps(trials: pd.DataFrame, column: str = "steps") -> pd.DataFrame:
     """Optimizer × workload table of the judge's median steps (or ``column``) to target over seeds (∞: never)."""
-    frame = trials.assign(task_key=trials["workload"], config=trials["optimizer"],
+    status = trials["status"] if "status" in trials else "completed"
+    frame = trials.assign(status=status, task_key=trials["workload"], config=trials["optimizer"],
                           optimizer_label=trials["optimizer"], task_label=trials["workload"],
                           steps_to_target=trials[column], time_to_target=trials[column],
                           examples_to_target=math.nan, headline_final=math.nan, headline_best=math.nan)

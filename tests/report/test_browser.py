@@ -119,4 +119,4 @@ def test_no_text_overlaps_and_legend_toggles(built_reports, name: str):
     assert overlaps == []
     assert problems == []
     if name == "score":  # the summary sentence a reader sees names the declared-direction winner
-        assert "good[lr=0.1] · constant · bs=32 wins" in summary
+        assert "good[lr=0.1] · constant · bs=32 ahead of lossy[lr=0.1] · constant · bs=32 on all 3 seeds" in summary

@@ -109,14 +109,20 @@ def test_declares_metrics_headline_checkpoint_and_target(with_corpus: Path, tmp_
     task = PhonemeTask()
     metrics = task.declared_metrics()
     assert {name: m.direction for name, m in metrics.items()} == {
-        "train_loss": "min", "val_acc": "max", "val_loss": "min", "train_acc": "max"}
+        "train_loss": "min", "val_acc": "max", "val_loss": "min", "val_acc_subset": "max", "val_loss_subset": "min",
+        "train_acc": "max"}
     assert "cross-entropy" in metrics["val_loss"].label and "subset" in metrics["train_acc"].label
-    assert (task.headline, task.checkpoint_metric) == ("val_acc", "val_acc")
+    # the subset and the whole split are different evaluation sets, so different metrics, each sized
+    assert metrics["val_acc"].examples == len(task.val_frames) and "all validation frames" in metrics[
+        "val_acc"].evaluated_on
+    assert metrics["val_acc_subset"].examples == len(task.val_probe) and "subset" in metrics[
+        "val_acc_subset"].evaluated_on
+    assert (task.headline, task.checkpoint_metric) == ("val_acc", "val_acc_subset")
     assert task.eval_points is not None and task.eval_points >= 10  # ≥ 10 points per validation curve
     assert not any(hasattr(task, old) for old in ("has_accuracy", "checkpoint_mode", "describe"))
     assert "squared error" in PhonemeTask(loss="mse").declared_metrics()["val_loss"].label
     target = task.target()  # the built-in corpus: a measured per-preset value
-    assert target is not None and target.metric == "val_acc" and target.value == T.BUILTIN_TARGETS["medium"]
+    assert target is not None and target.metric == "val_acc_subset" and target.value == T.BUILTIN_TARGETS["medium"]
     assert PhonemeTask(preset="strong").target().value == T.BUILTIN_TARGETS["strong"]
     assert PhonemeTask(hidden=32).target() is None and PhonemeTask(loss="mse").target() is None
     folder = make_libriphone(tmp_path / "lp")  # a libriphone folder: the course's baselines
@@ -143,9 +149,12 @@ def test_intermediate_evaluations_use_a_fixed_subset_the_final_one_all_frames(
 
     monkeypatch.setattr(T, "EVAL_CHUNK_VALUES", 39 * 5 * 256)  # force several chunks
     final, partial = task.evaluate(model), task.evaluate(model, final=False)
-    for result, frames in ((final, task.val_frames), (partial, task.val_probe)):
+    assert "val_acc" not in partial  # a subset score never stands in for the whole split
+    for result, suffix, frames in ((final, "", task.val_frames), (partial, "_subset", task.val_probe),
+                                   (final, "_subset", task.val_probe)):
         loss, acc = reference(frames)
-        assert result["val_loss"] == pytest.approx(loss, rel=1e-5) and result["val_acc"] == pytest.approx(acc)
+        assert result[f"val_loss{suffix}"] == pytest.approx(loss, rel=1e-5)
+        assert result[f"val_acc{suffix}"] == pytest.approx(acc)
     assert final["train_acc"] == partial["train_acc"] == pytest.approx(reference(task.train_probe)[1])
 
 
