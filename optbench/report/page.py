@@ -287,8 +287,17 @@ def tuning_table(data: ReportData) -> Table | None:
                "median over fresh seeds [IQR]", "seeds", "verdict"]
     if data.multi_store:
         columns.insert(0, "store")
-    return Table(columns, rows, "Every optimizer had the same search budget; the chosen setting was re-run on "
+    return Table(columns, rows, f"{_search_trials(data)}; the chosen setting was re-run on "
                  "fresh seeds. Verdict: bootstrap interval of the median difference to the best.")
+
+
+def _search_trials(data: ReportData) -> str:
+    """The search trials each optimizer used, as recorded (one count when all are equal, else each)."""
+    used = {f"{c['optimizer']} on {c['task']}": len(c.get("search_trials", []))
+            for _label, tuning in data.tuning for c in tuning.get("choices", [])}
+    if len(set(used.values())) == 1:
+        return f"Every optimizer used the same number of search trials ({next(iter(used.values()))} per task)"
+    return "Search trials per optimizer (not equal): " + ", ".join(f"{k} {v}" for k, v in used.items())
 
 
 def profile_costs(data: ReportData, column: str) -> pd.DataFrame:
