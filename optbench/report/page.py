@@ -293,11 +293,15 @@ def tuning_table(data: ReportData) -> Table | None:
 
 def _search_trials(data: ReportData) -> str:
     """The search trials each optimizer used, as recorded (one count when all are equal, else each)."""
-    used = {f"{c['optimizer']} on {c['task']}": len(c.get("search_trials", []))
-            for _label, tuning in data.tuning for c in tuning.get("choices", [])}
-    if len(set(used.values())) == 1:
-        return f"Every optimizer used the same number of search trials ({next(iter(used.values()))} per task)"
-    return "Search trials per optimizer (not equal): " + ", ".join(f"{k} {v}" for k, v in used.items())
+    used: dict[str, list[int]] = {}
+    for _label, tuning in data.tuning:
+        for choice in tuning.get("choices", []):
+            used.setdefault(str(choice["optimizer"]), []).append(len(choice.get("search_trials", [])))
+    counts = {n for ns in used.values() for n in ns}
+    if len(counts) == 1:
+        return f"Every optimizer used the same number of search trials ({counts.pop()} per task)"
+    spans = {k: f"{min(v)}" if min(v) == max(v) else f"{min(v)}–{max(v)}" for k, v in used.items()}
+    return "Search trials per task differ (not an equal budget): " + ", ".join(f"{k} {v}" for k, v in spans.items())
 
 
 def profile_costs(data: ReportData, column: str) -> pd.DataFrame:
