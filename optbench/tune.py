@@ -223,6 +223,9 @@ class Search:
     axis: int = 0
     stopped: str = ""
     best: dict[str, Any] | None = None
+    declared: dict[str, Range] = field(init=False)
+    first: int = field(init=False)
+    step: float = field(init=False)
 
     def __post_init__(self) -> None:
         self.declared = dict(self.space)
@@ -415,16 +418,27 @@ def _choice(search: Search, task_label: str, metric: Metric, column: str, protoc
             "stopped": search.stopped, "grid_step": search.step,
             "initial_space": {k: r.to_json() for k, r in search.declared.items()},
             "space": {k: r.to_json() for k, r in search.space.items()}, "edges": search.edges,
+            "warnings": _warnings(search.edges, search.stopped),
             "search_trials": search.best["trial_ids"], "_spec": chosen}
+
+
+def _edge_note(edge: dict[str, Any]) -> str:
+    side = "upper" if edge["side"] == "high" else "lower"
+    after = f" after {edge['after_trials']} trials" if "after_trials" in edge else ""
+    return (f"{edge['hyperparameter']} = {edge['value']:g} lay within one grid step of the {side} bound of "
+            f"[{edge['range'][0]:g}, {edge['range'][1]:g}]{after}; {edge['action']}")
+
+
+def _warnings(edges: list[dict[str, Any]], stopped: str) -> list[str]:
+    """What a reader of the chosen setting must know: values left on an edge, a search that stopped early
+    (the report prints these as the choice's tuning caveats)."""
+    return [_edge_note(e) for e in edges if not e["extended"]] + ([stopped] if stopped else [])
 
 
 def edge_notes(choices: list[dict[str, Any]]) -> list[str]:
     """One line per edge met during a search (a chosen value within one grid step of its range's bound), and
     what was done about it; one line per search that stopped before spending its budget."""
-    notes = [f"{c['optimizer']} on {c['task']}: {e['hyperparameter']} = {e['value']:g} lay within one grid step "
-             f"of the {'upper' if e['side'] == 'high' else 'lower'} bound of [{e['range'][0]:g}, {e['range'][1]:g}]"
-             f"{' after ' + str(e['after_trials']) + ' trials' if 'after_trials' in e else ''}; {e['action']}"
-             for c in choices for e in c["edges"]]
+    notes = [f"{c['optimizer']} on {c['task']}: {_edge_note(e)}" for c in choices for e in c["edges"]]
     return notes + [f"{c['optimizer']} on {c['task']}: {c['stopped']}" for c in choices if c.get("stopped")]
 
 

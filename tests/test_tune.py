@@ -245,6 +245,7 @@ def test_no_extend_keeps_the_range_and_the_budget(tmp_path: Path) -> None:
     assert choice["lr"] == 1.0 and choice["trials_used"] == 4 and choice["extensions"] == 0
     assert choice["space"]["lr"] == choice["initial_space"]["lr"]
     assert choice["edges"][0]["extended"] is False and "extension is off" in result["notes"][0]
+    assert choice["warnings"] == [result["notes"][0].split(": ", 1)[1]]  # the report's tuning caveat
 
 
 def test_every_builtin_search_space_extended_to_its_limits_stays_in_the_domain() -> None:
