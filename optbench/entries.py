@@ -57,10 +57,18 @@ class Range:
         if self.limits is not None and not self.limits[0] <= self.low < self.high <= self.limits[1]:
             raise ValueError(f"range ({self.low}, {self.high}) lies outside its limits {self.limits}")
 
-    def _to_unit(self, value: float) -> float:
+    def to_unit(self, value: float) -> float:
+        """The unit coordinate of ``value`` (inverse of :meth:`at`; a log range maps 0 to -inf)."""
         if self.scale == "log":
-            return math.log(value / self.low) / math.log(self.high / self.low)
+            return math.log(value / self.low) / math.log(self.high / self.low) if value > 0 else -math.inf
         return (value - self.low) / (self.high - self.low)
+
+    def clip(self, value: float) -> float:
+        """``value`` within the limits (unchanged when there are none): the last step before a value is used,
+        after any rounding, which could otherwise leave them (β₂ = 0.999995 rounds to 1.0)."""
+        if self.limits is None:
+            return value
+        return min(max(value, self.limits[0]), self.limits[1])
 
     def at(self, u: float) -> float:
         """The value at unit coordinate ``u`` (0 → low, 1 → high; beyond extrapolates on the scale)."""

@@ -1,28 +1,35 @@
-"""The tuning protocol: the same search budget for every optimizer over its declared search space, then
-fresh seeds for the winner.
+"""The tuning protocol: exactly the same number of search trials for every optimizer over its declared
+search space, then fresh seeds for the winner.
 
-For each task and optimizer the protocol
+For each task and optimizer the protocol spends ``budget`` search trials, all with the search seed:
 
-1. samples ``budget`` points of the entry's search space (:attr:`optbench.entries.Entry.search_space`:
-   lr and, where declared, momentum / β₁ / β₂ / weight decay, each a log or linear
-   :class:`~optbench.entries.Range`; values the user fixes in the spec are held fixed and not searched):
-   a grid over the product (``k`` values per axis with ``k**d <= budget``, the rest of the budget as
-   scrambled Sobol points), or scrambled Sobol (``torch.quasirandom``) or Halton (``scipy.stats.qmc``)
-   points in ``d`` dimensions; each point trains with the search seed;
-2. scores each trial by the task's declared metric (its headline unless ``metric`` names another
-   declared one), its ``final`` or ``best`` value, better by the metric's declared direction (trials
-   that did not complete score worst), and picks the best point;
-3. when the chosen value of a hyperparameter is the lowest or highest value tried along its axis, says
-   so and (unless ``extend`` is off) extends that range past the edge by one decade (log) or one width
-   (linear), within the range's limits, and searches the new part along that axis with the other values
-   held at the chosen ones: as many evenly spaced points as the axis had in the first round. Extra
-   trials are counted per optimizer (``extra_trials``, ``trials_used``), at most ``max_extensions``
-   rounds;
-4. re-runs the chosen setting with ``seeds`` fresh seeds (distinct from the search seed, so the reported
+1. **First round**: ``first_round_size(budget)`` = ⌈budget/2⌉ points of the entry's search space
+   (:attr:`optbench.entries.Entry.search_space`: lr and, where declared, momentum / β₁ / β₂ / α / weight decay,
+   each a log or linear :class:`~optbench.entries.Range`; values the user fixes in the spec are held fixed
+   and not searched): scrambled Sobol (``torch.quasirandom``, the default, as in AlgoPerf) or Halton
+   (``scipy.stats.qmc``) points in ``d`` dimensions, or a product grid (``k`` values per axis with
+   ``k**d <= n``, topped up with Sobol points).
+2. **Refinement**, the rest of the budget, one trial per optimizer per round: a line search along one axis
+   at a time (lr first, then the others in declared order) through the best point so far. A side of the
+   line with no trial yet is probed one *grid step* away (``n**(-1/d)`` of the declared range, the spacing
+   of the first round); once both sides hold a trial, the golden-section point of the larger side is tried.
+   A probe past the range's bound is an **edge**: the chosen value lies within one grid step of the bound
+   (judged against the range, never against the values tried). Unless ``extend`` is off the range is then
+   extended by a decade (log) or a width (linear), within its limits, at most ``max_extensions`` times per
+   optimizer and task, and every extension is recorded; otherwise the probe stops at the bound. A search
+   whose probes can find no untried value (at 4 significant digits) stops early and says so.
+3. **Selection** by the task's declared metric (its headline unless ``metric`` names another declared one),
+   its ``final`` or ``best`` value, better by the metric's declared direction; a trial that did not complete
+   scores worst, and a minimised metric's values below its declared resolution
+   (:attr:`optbench.tasks.base.Metric.resolution`) count as equal to it. **Ties** go to the smallest
+   values, compared in the space's order (lr first): the cautious end of a flat score.
+4. The chosen setting is re-run with ``seeds`` fresh seeds (distinct from the search seed, so the reported
    numbers are not the ones the selection was made on).
 
-Every trial goes to one store; the protocol, the search spaces, every edge and extension, and the chosen
-settings are written to ``tune.json`` (:func:`write_tuning`). Seed statistics come from :mod:`optbench.stats`.
+Every value is rounded to 4 significant digits (readable labels) and *then* clipped to its range's limits, so
+no value leaves the domain (β₂ stays below 1). Every trial goes to one store; the protocol, the search spaces,
+every edge and extension, the trials used per optimizer and the chosen settings are written to ``tune.json``
+(:func:`write_tuning`). Seed statistics come from :mod:`optbench.stats`.
 """
 
 from __future__ import annotations
@@ -77,10 +84,12 @@ def write_tuning(store: Store, result: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Protocol:
-    """What makes a tuning run fair and reproducible; recorded verbatim in ``tune.json``."""
+    """What makes a tuning run fair and reproducible; recorded verbatim in ``tune.json``.
 
-    budget: int = 8
-    sampler: str = "grid"
+    ``budget`` is the whole search: first round, extensions and refinement, the same for every optimizer."""
+
+    budget: int = 16
+    sampler: str = "sobol"
     metric: str = "auto"
     select: str = "final"
     seeds: int = 3
@@ -99,6 +108,17 @@ class Protocol:
             raise SpecError(f"the number of fresh seeds must be >= 1, got {self.seeds}")
         if self.max_extensions < 0:
             raise SpecError(f"max_extensions must be >= 0, got {self.max_extensions}")
+
+
+def first_round_size(budget: int) -> int:
+    """Trials of the first round: half the budget, rounded up; the rest refine (and extend) the best point."""
+    return (budget + 1) // 2
+
+
+def grid_step(n: int, d: int) -> float:
+    """The spacing of ``n`` points over ``d`` axes, ``n**(-1/d)``, in unit coordinates of a declared range:
+    how far a line search probes an unexplored side, and how near a bound a chosen value is on its edge."""
+    return float(n) ** (-1.0 / d)
 
 
 def _quasi_random(d: int, n: int, sampler: str, seed: int) -> np.ndarray:
@@ -125,14 +145,16 @@ def unit_points(d: int, budget: int, sampler: str, seed: int = 0) -> np.ndarray:
     return np.vstack([grid, _quasi_random(d, budget - len(grid), "sobol", seed)])
 
 
-def _readable(value: float) -> float:
-    return float(f"{value:.4g}")  # 4 significant digits: labels stay readable
+def in_domain(value: float, declared: Range) -> float:
+    """``value`` rounded to 4 significant digits (labels stay readable), *then* clipped to the range's
+    limits: clipping first and rounding after could leave them (β₂ 0.999995 → 1.0, which Adam refuses)."""
+    return declared.clip(float(f"{value:.4g}"))
 
 
 def sample_space(space: dict[str, Range], budget: int, sampler: str, seed: int = 0) -> list[dict[str, float]]:
-    """``budget`` points of ``space`` (one value per hyperparameter), rounded to 4 significant digits."""
+    """``budget`` points of ``space`` (one value per hyperparameter), each value :func:`in_domain`."""
     names = list(space)
-    return [{name: _readable(space[name].at(u[i])) for i, name in enumerate(names)}
+    return [{name: in_domain(space[name].at(u[i]), space[name]) for i, name in enumerate(names)}
             for u in unit_points(len(names), budget, sampler, seed)]
 
 
@@ -167,9 +189,12 @@ def selection_metric(task: Task, requested: str, label: str) -> Metric:
     return declared[name]
 
 
-def _score(trials: pd.DataFrame, column: str, maximize: bool) -> pd.Series:
-    """The selection score; missing, non-finite or non-completed trials score worst."""
+def _score(trials: pd.DataFrame, column: str, maximize: bool, resolution: float = 0.0) -> pd.Series:
+    """The selection score; missing, non-finite or non-completed trials score worst, and a minimised
+    metric's values below its declared ``resolution`` equal it (they are numerically the same)."""
     values = pd.to_numeric(trials[column], errors="coerce") if column in trials else pd.Series(np.nan, trials.index)
+    if resolution > 0 and not maximize:
+        values = values.where(~(values < resolution), resolution)
     worst = -math.inf if maximize else math.inf
     ok = (trials["status"] == "completed") & np.isfinite(values)
     return values.where(ok, worst)
@@ -177,26 +202,38 @@ def _score(trials: pd.DataFrame, column: str, maximize: bool) -> pd.Series:
 
 # -- one optimizer's search on one task ---------------------------------------------------------------
 
+GOLDEN = (3 - math.sqrt(5)) / 2  # 0.382: the golden-section point of a bracket side, as a fraction of it
+SAME = 1e-9  # unit coordinates closer than this are one point
+
+
 @dataclass
 class Search:
-    """One optimizer's search on one task: its space, the points tried (by spec label) and the outcome."""
+    """One optimizer's search on one task: its space, the points tried (by spec label, in order), their
+    scores and the outcome. ``space`` holds the current (possibly extended) ranges, ``declared`` the entry's."""
 
     subject: Spec
     entry: Entry
     fixed: dict[str, Any]
     space: dict[str, Range]
-    budget: int
+    protocol: Protocol
     points: dict[str, dict[str, float]] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
     edges: list[dict[str, Any]] = field(default_factory=list)
-    extra_trials: int = 0
-    rounds: int = 0
+    extensions: int = 0
+    axis: int = 0
+    stopped: str = ""
     best: dict[str, Any] | None = None
-    axis_counts: dict[str, int] = field(default_factory=dict)
+    declared: dict[str, Range] = field(init=False)
+    first: int = field(init=False)
+    step: float = field(init=False)
 
-    def first_round(self, sampler: str, seed: int) -> list[Spec]:
-        points = sample_space(self.space, self.budget, sampler, seed)
-        self.axis_counts = {name: len({p[name] for p in points}) for name in self.space}
-        return self.specs(points)
+    def __post_init__(self) -> None:
+        self.declared = dict(self.space)
+        self.first = first_round_size(self.protocol.budget)
+        self.step = grid_step(self.first, len(self.space))
+
+    def first_round(self) -> list[Spec]:
+        return self.specs(sample_space(self.space, self.first, self.protocol.sampler, self.protocol.search_seed))
 
     def specs(self, points: list[dict[str, float]]) -> list[Spec]:
         """Specs for ``points``, remembered so their trials can be found again by label."""
@@ -204,53 +241,127 @@ class Search:
         self.points.update({s.label: p for s, p in zip(specs, points, strict=True)})
         return specs
 
-    def pick(self, trials: pd.DataFrame, column: str, maximize: bool) -> None:
-        """The best search trial so far (ties: the smallest values, so a flat score picks the cautious end)."""
+    def pick(self, trials: pd.DataFrame, column: str, metric: Metric) -> None:
+        """The best search trial so far; ties (equal scores, at the metric's resolution) go to the smallest
+        values in the space's order, lr first: the cautious end of a flat score."""
         rows = trials[trials["optimizer_label"].isin(list(self.points))].copy()
         if rows.empty:
             raise OptbenchError(f"no search trials of {self.subject.label!r} in the store")
-        rows["score"] = _score(rows, column, maximize)
+        maximize = metric.direction == "max"
+        rows["score"] = _score(rows, column, maximize, metric.resolution)
+        self.scores = dict(zip(rows["optimizer_label"], rows["score"].astype(float), strict=True))
         rows["_point"] = [tuple(self.points[label].values()) for label in rows["optimizer_label"]]
         best = rows.sort_values(["score", "_point"], ascending=[not maximize, True]).iloc[0]
         self.best = {"label": best["optimizer_label"], "point": self.points[best["optimizer_label"]],
                      "score": float(best["score"]), "trial_ids": rows["trial_id"].tolist()}
 
-    def on_edges(self) -> list[tuple[str, str]]:
-        """(hyperparameter, "low"|"high") for every chosen value that is the extreme tried on its axis."""
-        assert self.best is not None
-        out = []
-        for name, value in self.best["point"].items():
-            tried = {p[name] for p in self.points.values()}
-            if len(tried) > 1 and value in (min(tried), max(tried)):
-                out.append((name, "high" if value == max(tried) else "low"))
-        return out
+    def _u(self, name: str, value: float) -> float:
+        return self.declared[name].to_unit(value)  # unit coordinates of the declared range: one ruler per axis
 
-    def extension(self, name: str, side: str, extend: bool, max_rounds: int) -> list[dict[str, float]]:
-        """Record the edge; return the points searching the extended part (none if not extended)."""
+    def _line(self, name: str) -> list[float]:
+        """Unit coordinates, along ``name``, of the trials on the line through the best point."""
+        assert self.best is not None
+        x = self.best["point"]
+        return [self._u(name, p[name]) for p in self.points.values()
+                if all(p[k] == x[k] for k in p if k != name)]
+
+    def refine(self) -> list[Spec]:
+        """This round's probe (one spec), or none when the budget is spent or no new value is left to try."""
+        if self.stopped or len(self.points) >= self.protocol.budget:
+            return []
+        names = list(self.space)
+        for turn in range(len(names)):
+            name = names[(self.axis + turn) % len(names)]
+            probe = self._probe(name)
+            if probe is not None:
+                self.axis = (self.axis + turn + 1) % len(names)
+                point, grown, side = probe
+                if grown is not None:
+                    self._extended(name, side, grown, point[name])
+                return self.specs([point])
+        self.stopped = (f"converged: no untried value at 4 significant digits next to the best point; "
+                        f"{self.protocol.budget - len(self.points)} trial(s) of the budget left unused")
+        return []
+
+    def _probe(self, name: str) -> tuple[dict[str, float], Range | None, str] | None:
+        """The next point along ``name`` (with the range it needs, and its side), or None if none is new."""
+        assert self.best is not None
+        ux = self._u(name, self.best["point"][name])
+        line = self._line(name)
+        low = max((u for u in line if u < ux - SAME), default=None)
+        high = min((u for u in line if u > ux + SAME), default=None)
+        for side in self._side_order(name, ux, low, high):
+            target = self._target(name, side, ux, low if side == "low" else high)
+            if target is None:
+                continue
+            u, grown = target
+            value = in_domain(self.declared[name].at(u), grown or self.space[name])
+            point = {**self.best["point"], name: value}
+            if point not in self.points.values():
+                return point, grown, side
+        return None
+
+    def _side_order(self, name: str, ux: float, low: float | None, high: float | None) -> list[str]:
+        """Unexplored sides first (the nearer bound of the range first); then the larger bracketed side."""
+        if low is None and high is None:
+            rng = self.space[name]
+            nearer_high = self._u(name, rng.high) - ux <= ux - self._u(name, rng.low)
+            return ["high", "low"] if nearer_high else ["low", "high"]
+        if low is None or high is None:
+            return ["low", "high"] if low is None else ["high", "low"]
+        return ["high", "low"] if high - ux >= ux - low else ["low", "high"]
+
+    def _target(self, name: str, side: str, ux: float, neighbour: float | None) -> tuple[float, Range | None] | None:
+        """Unit coordinate of the probe on ``side`` and the extended range it needs (None: the side is closed)."""
+        sign = 1.0 if side == "high" else -1.0
+        if neighbour is not None:
+            return ux + sign * GOLDEN * abs(neighbour - ux), None
+        rng, target = self.space[name], ux + sign * self.step
+        bound = self._u(name, rng.high if side == "high" else rng.low)
+        if sign * (target - bound) <= SAME:
+            return target, None
+        grown = self._grown(rng, side)
+        if grown is not None:  # an edge: the best value lies within one grid step of the range's bound
+            new = self._u(name, grown.high if side == "high" else grown.low)
+            return (min(target, new) if side == "high" else max(target, new)), grown
+        return (bound, None) if sign * (bound - ux) > SAME else None
+
+    def _grown(self, rng: Range, side: str) -> Range | None:
+        if not self.protocol.extend or self.extensions >= self.protocol.max_extensions:
+            return None
+        return rng.extended(side)  # type: ignore[arg-type]
+
+    def _extended(self, name: str, side: str, grown: Range, probe: float) -> None:
         assert self.best is not None
         old = self.space[name]
-        grown = old.extended(side) if extend and self.rounds < max_rounds else None  # type: ignore[arg-type]
-        why = ("not extended: extension is off" if not extend else
-               f"not extended: {max_rounds} extension round(s) used" if self.rounds >= max_rounds else
-               "not extended: the range already reaches its limit" if grown is None else "")
-        note = {"hyperparameter": name, "side": side, "value": self.best["point"][name],
-                "range": [old.low, old.high], "round": self.rounds}
-        if grown is None:
-            if not any(e["hyperparameter"] == name and e["side"] == side and e["value"] == note["value"]
-                       for e in self.edges):  # a later round may see the same edge again
-                self.edges.append({**note, "extended": False, "action": why})
-            return []
-        n = max(2, min(self.budget, self.axis_counts.get(name, self.budget)))
-        part = Range(old.high, grown.high, old.scale) if side == "high" else Range(grown.low, old.low, old.scale)
-        us = [i / n for i in range(1, n + 1)] if side == "high" else [1 - i / n for i in range(1, n + 1)]
-        points = [{**self.best["point"], name: _readable(part.at(u))} for u in us]
         self.space[name] = grown
-        self.edges.append({**note, "extended": True, "to": [grown.low, grown.high], "trials": n,
-                           "action": f"extended to [{grown.low:g}, {grown.high:g}] (+{n} trials)"})
-        return points
+        self.extensions += 1
+        self.edges.append({"hyperparameter": name, "side": side, "value": self.best["point"][name],
+                           "range": [old.low, old.high], "extended": True, "to": [grown.low, grown.high],
+                           "probe": probe, "after_trials": len(self.points),
+                           "action": f"extended to [{grown.low:g}, {grown.high:g}] (probe {name} = {probe:g})"})
+
+    def final_edges(self) -> None:
+        """Record every chosen value still within one grid step of a bound with no trial beyond it on its line,
+        and why the range was not extended (further)."""
+        assert self.best is not None
+        for name, value in self.best["point"].items():
+            ux, line, rng = self._u(name, value), self._line(name), self.space[name]
+            for side, bound in (("low", rng.low), ("high", rng.high)):
+                sign = 1.0 if side == "high" else -1.0
+                beyond = any(sign * (u - ux) > SAME for u in line)
+                if beyond or sign * (self._u(name, bound) - ux) > self.step + SAME:
+                    continue
+                why = ("extension is off" if not self.protocol.extend else
+                       "the range reaches its limit" if rng.extended(side) is None else  # type: ignore[arg-type]
+                       f"{self.protocol.max_extensions} extension(s) used"
+                       if self.extensions >= self.protocol.max_extensions else "the search budget was spent")
+                self.edges.append({"hyperparameter": name, "side": side, "value": value, "range": [rng.low, rng.high],
+                                   "extended": False, "after_trials": len(self.points),
+                                   "action": f"not extended: {why}"})
 
 
-def _searches(registry: Registry, optims: str | None, budget: int) -> list[Search]:
+def _searches(registry: Registry, optims: str | None, protocol: Protocol) -> list[Search]:
     """One search per distinct optimizer spec; values the user fixes are held fixed and not searched."""
     if optims is None:
         optims = ",".join(e.name for e in registry.list("optimizer") if e.search_space)
@@ -264,45 +375,34 @@ def _searches(registry: Registry, optims: str | None, budget: int) -> list[Searc
             raise SpecError(f"optimizer {entry.name!r} ({entry.source}) declares no search space with lr")
         space = {k: r for k, r in entry.search_space.items() if k.partition(".")[0] not in spec.params}
         subject = Spec(entry.name, dict(spec.params))
-        searches.setdefault(subject.label, Search(subject, entry, dict(spec.params), space, budget))
+        searches.setdefault(subject.label, Search(subject, entry, dict(spec.params), space, protocol))
     return list(searches.values())
-
-
-def _extend(searches: list[Search], protocol: Protocol) -> list[Spec]:
-    """One extension round: specs searching past every edge that may be extended; records every edge."""
-    specs: list[Spec] = []
-    for search in searches:
-        edges = search.on_edges()
-        points = [p for name, side in edges
-                  for p in search.extension(name, side, protocol.extend, protocol.max_extensions)]
-        if points:
-            search.rounds += 1
-            search.extra_trials += len(points)
-            specs.extend(search.specs(points))
-    return specs
 
 
 def _search_task(task: Spec, searches: list[Search], protocol: Protocol, out: str | Path | None,
                  settings: dict[str, Any], run_study: Callable[[Any], None]) -> tuple[Any, Metric, str]:
-    """Search every optimizer on one task (first round, then extension rounds); returns the study."""
-    specs = [spec for search in searches for spec in search.first_round(protocol.sampler, protocol.search_seed)]
+    """Search every optimizer on one task (first round, then one refinement trial per optimizer per round
+    until each has spent the budget); returns the study."""
+    specs = [spec for search in searches for spec in search.first_round()]
     study = _plan(task, specs, [protocol.search_seed], out, settings)
     config = study.configs[0]
     metric = selection_metric(_task(settings["registry"], config.task, config.task_params), protocol.metric,
                               config.task_label)  # a bad metric fails before any training
-    column, maximize = f"{protocol.select}_{metric.name}", metric.direction == "max"
+    column = f"{protocol.select}_{metric.name}"
     run_study(study)
-    for _ in range(protocol.max_extensions + 1):
+    while True:
         trials = study.store.read_trials()
         if column not in trials:
             raise OptbenchError(f"the trials in {study.store.path} record no {column!r} to select by")
         trials = trials[(trials["task_label"] == config.task_label) & (trials["seed"] == protocol.search_seed)]
         for search in searches:
-            search.pick(trials, column, maximize)
-        more = _extend(searches, protocol)
+            search.pick(trials, column, metric)
+        more = [spec for search in searches for spec in search.refine()]
         if not more:
             break
         run_study(_plan(task, more, [protocol.search_seed], study.store.path, settings))
+    for search in searches:
+        search.final_edges()
     return study, metric, config.task_label
 
 
@@ -312,19 +412,42 @@ def _choice(search: Search, task_label: str, metric: Metric, column: str, protoc
     chosen = Spec(search.entry.name, assign(search.entry, search.fixed, search.best["point"]))
     return {"task": task_label, "optimizer": search.subject.label, "chosen": chosen.label,
             "lr": float(search.best["point"]["lr"]), "point": search.best["point"], "fixed": search.fixed,
-            "metric": metric.name, "direction": metric.direction, "score_column": column,
-            "search_score": search.best["score"], "budget": protocol.budget,
-            "extra_trials": search.extra_trials, "trials_used": protocol.budget + search.extra_trials,
-            "initial_space": {k: r.to_json() for k, r in search.entry.search_space.items() if k in search.space},
+            "metric": metric.name, "direction": metric.direction, "resolution": metric.resolution,
+            "score_column": column, "search_score": search.best["score"], "budget": protocol.budget,
+            "first_round": search.first, "trials_used": len(search.points), "extensions": search.extensions,
+            "stopped": search.stopped, "grid_step": search.step,
+            "initial_space": {k: r.to_json() for k, r in search.declared.items()},
             "space": {k: r.to_json() for k, r in search.space.items()}, "edges": search.edges,
+            "warnings": _warnings(search.edges, search.stopped),
             "search_trials": search.best["trial_ids"], "_spec": chosen}
 
 
+def _edge_note(edge: dict[str, Any]) -> str:
+    side = "upper" if edge["side"] == "high" else "lower"
+    after = f" after {edge['after_trials']} trials" if "after_trials" in edge else ""
+    return (f"{edge['hyperparameter']} = {edge['value']:g} lay within one grid step of the {side} bound of "
+            f"[{edge['range'][0]:g}, {edge['range'][1]:g}]{after}; {edge['action']}")
+
+
+def _warnings(edges: list[dict[str, Any]], stopped: str) -> list[str]:
+    """What a reader of the chosen setting must know: values left on an edge, a search that stopped early
+    (the report prints these as the choice's tuning caveats)."""
+    return [_edge_note(e) for e in edges if not e["extended"]] + ([stopped] if stopped else [])
+
+
 def edge_notes(choices: list[dict[str, Any]]) -> list[str]:
-    """One line per chosen value that lay on an edge of its range, and what was done about it."""
-    return [f"{c['optimizer']} on {c['task']}: {e['hyperparameter']} = {e['value']:g} lay on the "
-            f"{'upper' if e['side'] == 'high' else 'lower'} edge of [{e['range'][0]:g}, {e['range'][1]:g}]; "
-            f"{e['action']}" for c in choices for e in c["edges"]]
+    """One line per edge met during a search (a chosen value within one grid step of its range's bound), and
+    what was done about it; one line per search that stopped before spending its budget."""
+    notes = [f"{c['optimizer']} on {c['task']}: {_edge_note(e)}" for c in choices for e in c["edges"]]
+    return notes + [f"{c['optimizer']} on {c['task']}: {c['stopped']}" for c in choices if c.get("stopped")]
+
+
+def trials_sentence(choices: list[dict[str, Any]]) -> str:
+    """How many search trials each optimizer used, truthfully: one count when all are equal, else each."""
+    used = {f"{c['optimizer']} on {c['task']}": int(c["trials_used"]) for c in choices}
+    if len(set(used.values())) <= 1:
+        return f"every optimizer used {next(iter(used.values()), 0)} search trials per task"
+    return "search trials per optimizer differ: " + ", ".join(f"{k} {v}" for k, v in used.items())
 
 
 def tune(
@@ -357,7 +480,7 @@ def tune(
     choices: list[dict[str, Any]] = []
     store: Store | None = None
     for task in parse_list(tasks):
-        searches = _searches(registry, optims, protocol.budget)
+        searches = _searches(registry, optims, protocol)
         study, metric, label = _search_task(task, searches, protocol, store.path if store else out, settings,
                                             run_study)
         store = study.store
@@ -415,5 +538,6 @@ def sensitivity(trials: pd.DataFrame, tuning: dict[str, Any]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
-__all__ = ["Protocol", "Search", "edge_notes", "learning_rates", "load_tuning", "sample_space", "selection_metric",
-           "sensitivity", "significance", "tune", "unit_points", "write_tuning"]
+__all__ = ["Protocol", "Search", "edge_notes", "first_round_size", "grid_step", "in_domain", "learning_rates",
+           "load_tuning", "sample_space", "selection_metric", "sensitivity", "significance", "trials_sentence", "tune",
+           "unit_points", "write_tuning"]

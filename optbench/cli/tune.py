@@ -1,7 +1,8 @@
 """The ``optbench tune`` command: the budgeted tuning protocol of :mod:`optbench.tune` from the shell.
 
-It prints one line for every chosen value that lay on an edge of its search range (and whether the range
-was extended), then the chosen settings with their median over fresh seeds."""
+It prints one line for every value that lay within one grid step of its search range's bound (and whether
+the range was extended), then how many search trials each optimizer used and the chosen settings with their
+median over fresh seeds."""
 
 from __future__ import annotations
 
@@ -16,14 +17,16 @@ from optbench.cli.run import parse_threads, threads_option
 @click.option("--optims", "-o", default=None,
               help="Optimizers (values given are held fixed and not searched; not lr); default: every optimizer "
                    "with a search space.")
-@click.option("--budget", type=int, default=8, show_default=True,
-              help="Search trials per optimizer (before any range extension).")
-@click.option("--sampler", type=click.Choice(["grid", "sobol", "halton"]), default="grid", show_default=True,
-              help="Product grid, or quasi-random points, over each optimizer's search space.")
+@click.option("--budget", type=int, default=None,
+              help="Search trials per optimizer, all of them: half in a first round, the rest refining the best "
+                   "point (edge extensions included). Default: the protocol's, 16.")
+@click.option("--sampler", type=click.Choice(["grid", "sobol", "halton"]), default=None,
+              help="First round: scrambled quasi-random points (default: sobol, as AlgoPerf) or a product grid.")
 @click.option("--extend/--no-extend", default=True, show_default=True,
-              help="Extend a range whose edge holds the chosen value (one decade for log, one width for linear) "
-                   "and search the new part; the extra trials are counted per optimizer in tune.json.")
-@click.option("--max-extensions", type=int, default=2, show_default=True, help="Extension rounds at most.")
+              help="Let the refinement probe past a range's bound when the best value lies within one grid step "
+                   "of it (one decade for log, one width for linear, within the limits), inside the budget.")
+@click.option("--max-extensions", type=int, default=2, show_default=True,
+              help="Range extensions per optimizer and task at most.")
 @click.option("--metric", default="auto", show_default=True,
               help="Declared metric to select by (auto: the task's headline metric); direction as declared.")
 @click.option("--select", type=click.Choice(["final", "best"]), default="final", show_default=True,
@@ -45,19 +48,19 @@ from optbench.cli.run import parse_threads, threads_option
 @click.option("--quiet", "-q", is_flag=True)
 @click.pass_context
 @user_errors
-def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int, sampler: str, extend: bool,
-                 max_extensions: int, metric: str, select: str, n_seeds: int, schedules: str,
+def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int | None, sampler: str | None,
+                 extend: bool, max_extensions: int, metric: str, select: str, n_seeds: int, schedules: str,
                  batch_sizes: str | None, steps: int | None, epochs: float | None, seconds: float | None,
                  eval_every: int | None, out: str | None, device: str, threads: str, workers: int,
                  backend: str, address: str | None, quiet: bool) -> None:
-    """Search each optimizer's declared search space with the same budget, then re-run the winner on fresh
-    seeds."""
+    """Search each optimizer's declared search space with exactly the same number of trials, then re-run the
+    winner on fresh seeds."""
     from rich.markup import escape
     from rich.table import Table
 
     from optbench.console import console, run_with_progress
     from optbench.study import execute
-    from optbench.tune import Protocol, tune
+    from optbench.tune import Protocol, trials_sentence, tune
 
     where = {"backend": backend, "workers": workers, "address": address}
 
@@ -67,7 +70,9 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
         else:
             run_with_progress(study, **where)  # type: ignore[arg-type]
 
-    protocol = Protocol(budget, sampler, metric, select, n_seeds, extend=extend, max_extensions=max_extensions)
+    given = {k: v for k, v in (("budget", budget), ("sampler", sampler)) if v is not None}  # else Protocol's
+    protocol = Protocol(**given, metric=metric, select=select, seeds=n_seeds, extend=extend,
+                        max_extensions=max_extensions)
     result = tune(tasks, optims, protocol, schedules, batch_sizes, steps, epochs, seconds, eval_every, out,
                   device, registry=cli_registry(ctx), run_study=run_study, threads=parse_threads(threads),
                   workers=workers)
@@ -75,8 +80,8 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
         click.echo(f"edge: {note}")
     if not quiet:
         metrics = ", ".join(sorted({f"{c['metric']} ({c['direction']})" for c in result["choices"]}))
-        table = Table(title=f"tuning: {budget} {sampler} points each, select by {select} {metrics}; "
-                            f"median over seeds {result['final_seeds']}")
+        table = Table(title=f"tuning: {trials_sentence(result['choices'])}, first round {protocol.sampler}; "
+                            f"select by {select} {metrics}; median over seeds {result['final_seeds']}")
         for col in ("task", "optimizer", "chosen", "median", "q25–q75", "verdict"):
             table.add_column(col)
         chosen = {(c["task"], c["optimizer"]): c["chosen"] for c in result["choices"]}

@@ -298,8 +298,21 @@ def tuning_table(data: ReportData) -> Table | None:
                "median over fresh seeds [IQR]", "seeds", "verdict"]
     if data.multi_store:
         columns.insert(0, "store")
-    return Table(columns, rows, "Every optimizer had the same search budget; the chosen setting was re-run on "
+    return Table(columns, rows, f"{_search_trials(data)}; the chosen setting was re-run on "
                  "fresh seeds. Verdict: bootstrap interval of the median difference to the best.")
+
+
+def _search_trials(data: ReportData) -> str:
+    """The search trials each optimizer used, as recorded (one count when all are equal, else each)."""
+    used: dict[str, list[int]] = {}
+    for _label, tuning in data.tuning:
+        for choice in tuning.get("choices", []):
+            used.setdefault(str(choice["optimizer"]), []).append(len(choice.get("search_trials", [])))
+    counts = {n for ns in used.values() for n in ns}
+    if len(counts) == 1:
+        return f"Every optimizer used the same number of search trials ({counts.pop()} per task)"
+    spans = {k: f"{min(v)}" if min(v) == max(v) else f"{min(v)}–{max(v)}" for k, v in used.items()}
+    return "Search trials per task differ (not an equal budget): " + ", ".join(f"{k} {v}" for k, v in spans.items())
 
 
 def profile_costs(data: ReportData, column: str) -> pd.DataFrame:

@@ -5,7 +5,8 @@ its batch size, its budget (steps or epochs), its evaluation cadence, and its ta
 task's own declaration (:meth:`optbench.tasks.base.Task.target`), made for the task's default budget; a
 workload with another budget, or a task that declares none, may take one from the suite (AlgoPerf sets
 targets per workload and budget). Its metric must be one the task declares (its direction comes from that
-declaration, never from the name). The tuning protocol (search budget, sampler, selection, seeds)
+declaration, never from the name). The tuning protocol (search budget, sampler, selection, seeds: the fields
+of :class:`optbench.tune.Protocol`, checked by :func:`optbench.suite.run.suite_protocol` before any training)
 and the score's τ range are part of the suite too, so a version number pins all of it.
 """
 

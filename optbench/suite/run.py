@@ -1,7 +1,8 @@
 """Running a suite: every optimizer on every workload under the suite's equal-budget tuning protocol.
 
-For each workload, the optimizers given without a learning rate are tuned by :mod:`optbench.tune` (the
-same search budget for each; the chosen setting is rerun on fresh seeds), and those given *with* one
+For each workload, the optimizers given without a learning rate are tuned by :mod:`optbench.tune` (exactly
+the same number of search trials for each, first round and refinement together; the chosen setting is rerun
+on fresh seeds), and those given *with* one
 (``sgd[lr=1e-5]``) are run as given on the same fresh seeds -- AlgoPerf's self-tuning track: no search
 budget used. Everything lands in one store, with ``suite.json`` saying which trials answer which
 workload, and ``tune.json`` holding every workload's tuning choices (what ``optbench report`` reads).
@@ -41,12 +42,9 @@ def tune_workload(workload: Workload, optims: list[Spec], suite: Suite, target: 
     Selection is by the workload's target metric at its final value, in the direction the task declares
     (tune reads the declaration; nothing is guessed from the name).
     """
-    from optbench.tune import Protocol, tune
+    from optbench.tune import tune
 
-    p = suite.protocol
-    protocol = Protocol(budget=int(p["budget"]), sampler=str(p.get("sampler", "grid")), metric=target.metric,
-                        select=str(p.get("select", "final")), seeds=int(p["seeds"]),
-                        search_seed=int(p.get("search_seed", 0)))
+    protocol = suite_protocol(suite, target.metric)
     result = tune(workload.task, ",".join(spec.label for spec in optims), protocol, out=out, device=device,
                   registry=registry, run_study=run_study, **_budget(workload))
     return [{"optimizer": c["optimizer"], "chosen": c["chosen"], "tuned": True, "selected_by": c["score_column"],
@@ -54,6 +52,24 @@ def tune_workload(workload: Workload, optims: list[Spec], suite: Suite, target: 
              "final_trials": list(c["final_trials"]), "edges": c.get("edges", []),
              "tuning": {k: v for k, v in c.items() if k not in ("search_trials", "final_trials")}}
             for c in result["choices"]]
+
+
+def suite_protocol(suite: Suite, metric: str = "auto") -> Any:
+    """The suite's tuning protocol (:class:`optbench.tune.Protocol`) selecting by ``metric``; what the suite
+    leaves out takes the protocol's defaults. Raises :class:`SpecError` for unknown keys or bad values."""
+    from dataclasses import fields
+
+    from optbench.tune import Protocol
+
+    known = {f.name for f in fields(Protocol)} - {"metric"}
+    unknown = sorted(set(suite.protocol) - known)
+    if unknown:
+        raise SpecError(f"suite {suite.name!r}: unknown protocol key(s) {', '.join(unknown)} "
+                        f"(known: {', '.join(sorted(known))})")
+    try:
+        return Protocol(**{**suite.protocol, "metric": metric})
+    except TypeError as exc:
+        raise SpecError(f"suite {suite.name!r}: protocol {suite.protocol}: {exc}") from None
 
 
 def _declared(registry: Registry, task_name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -123,6 +139,8 @@ def run_suite(suite: Suite, optims: str, out: str | Path, *, workloads: str | No
     tuned, given = split_optims(optims, registry)
     out = Path(out)
     chosen = suite.select(workloads).workloads
+    if tuned:
+        suite_protocol(suite)  # a bad protocol fails before any training
     targets = {w.id: w.resolve_target(registry) for w in chosen}  # every target checked before training
     run_study = study_runner(threads, backend, workers, address)
     record = _start_record(suite, out)

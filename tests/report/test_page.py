@@ -72,3 +72,19 @@ def test_run_with_report_flag_writes_into_reports(tmp_path: Path):
     written = list((tmp_path / "reports").glob("*.html"))  # the test runs in tmp_path (conftest)
     assert [p.name for p in written] == ["store.html"]
     assert "Trajectories on the surface" in written[0].read_text()
+
+
+def test_the_tuning_caption_states_the_search_trials_actually_used() -> None:
+    # it said "Every optimizer had the same search budget" when adam had used 16 trials and sgd 8
+    from types import SimpleNamespace
+
+    from optbench.report.page import _search_trials
+
+    def data(*counts: tuple[str, int]) -> SimpleNamespace:
+        return SimpleNamespace(tuning=[("s", {"choices": [{"optimizer": o, "search_trials": ["t"] * n}
+                                                          for o, n in counts]})])
+
+    assert _search_trials(data(("sgd", 8), ("adam", 8))) == (
+        "Every optimizer used the same number of search trials (8 per task)")
+    unequal = _search_trials(data(("sgd", 8), ("adam", 16), ("adam", 12)))
+    assert "not an equal budget" in unequal and "sgd 8" in unequal and "adam 12–16" in unequal

@@ -13,7 +13,7 @@ from optbench.store import Store
 from optbench.suite.results import suite_results
 
 MINI = {"name": "mini", "version": 1, "tau_max": 4.0,
-        "protocol": {"budget": 2, "sampler": "grid", "select": "final", "seeds": 2, "search_seed": 0},
+        "protocol": {"budget": 4, "sampler": "grid", "select": "final", "seeds": 2, "search_seed": 0},
         "workloads": [
             {"id": "double-well", "task": "double-well", "batch_size": "full", "steps": 60, "what": "saddle"},
             {"id": "quad", "task": "quadratic[kappa=10,noise=0,dim=4,n=16]", "batch_size": "full", "steps": 60,
@@ -48,8 +48,8 @@ def test_run_writes_one_store_with_the_suite_record(store: Path) -> None:
     assert set(record["workloads"]) == {"double-well", "quad"}
     sgd = record["workloads"]["quad"]["choices"]["sgd"]
     assert sgd["tuned"] and len(sgd["final_trials"]) == 2
-    # the search budget, plus the trials an lr on the edge of its range adds (counted, never hidden)
-    assert len(sgd["search_trials"]) == sgd["tuning"]["trials_used"] == 2 + sgd["tuning"]["extra_trials"]
+    # the search budget is every search trial: first round, extensions and refinement
+    assert len(sgd["search_trials"]) == sgd["tuning"]["trials_used"] == sgd["tuning"]["budget"] == 4
     given = record["workloads"]["quad"]["choices"]["sgd[lr=1e-05]"]
     assert not given["tuned"] and given["search_trials"] == [] and len(given["final_trials"]) == 2
     assert record["workloads"]["double-well"]["target"]["direction"] == "min"
@@ -95,3 +95,22 @@ def test_unknown_optimizer_fails_before_training(tmp_path: Path) -> None:
                           "--out", str(tmp_path / "s"))
     assert code == 2 and "adamm" in output and "Traceback" not in output
     assert not (tmp_path / "s" / "trials").exists() or not any((tmp_path / "s" / "trials").iterdir())
+
+
+@pytest.mark.parametrize("protocol, message", [({"budget": 0, "seeds": 2}, "budget must be >= 1"),
+                                               ({"budget": 2, "seeds": 2, "sampler": "random"}, "sampler"),
+                                               ({"budget": 2, "seeds": 2, "budgets": 3}, "unknown protocol key")])
+def test_a_bad_protocol_fails_before_training(protocol: dict, message: str, tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text(json.dumps({**MINI, "protocol": protocol}))
+    code, output = invoke("suite", "run", "--suite", str(tmp_path / "bad.json"), "--optims", "sgd",
+                          "--out", str(tmp_path / "s"), "--threads", "1")
+    assert code == 2 and message in output and "Traceback" not in output
+    assert not (tmp_path / "s" / "trials").exists() or not any((tmp_path / "s" / "trials").iterdir())
+
+
+def test_lecture_v1_tunes_with_one_quasirandom_budget_for_everyone() -> None:
+    from optbench.suite.definition import load_suite
+    from optbench.suite.run import suite_protocol
+
+    protocol = suite_protocol(load_suite("lecture-v1"), "rel_dist_to_opt")
+    assert protocol.sampler == "sobol" and protocol.budget == 16 and protocol.metric == "rel_dist_to_opt"
