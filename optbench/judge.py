@@ -466,3 +466,14 @@ def task_sentences(verdicts: Verdicts) -> list[tuple[str, list[str]]]:
         sentences.append(_failure_sentence(verdicts.trials[verdicts.trials["task_key"] == key]))
         out.append((str(task["task_label"]), sentences))
     return out
+
+
+def vs_leader_words(kind: Any, winner: Any) -> str:
+    """A configuration's standing against its task's leader, in words (tables of the report and console)."""
+    if kind == "leader":
+        return "winner" if winner else "leader, not established"
+    return {"tie": "tie with the leader", "significant": "behind the leader (beyond seed noise)",
+            "deterministic": "behind the leader (every seed the same)", "dominates": "behind on every seed, not "
+            "established", "within_noise": "within seed noise of the leader", "within_sampling_error":
+            "within the evaluation set's sampling error", "single_seed": "one seed: not compared"}.get(
+        str(kind), "not compared")

@@ -1,9 +1,9 @@
-"""Statistics shared by the report and the tuning protocol: seeds, noise, time-to-target, profiles.
+"""Statistics the judge (:mod:`optbench.judge`) decides verdicts with: seeds, noise, profiles, aggregates.
 
 Everything here is a pure function of numbers (numpy arrays or pandas frames), no store or registry. The
 direction is always an argument (``maximize``): nothing here reads a metric's name.
 
-Comparing two configurations over seeds (the rule every verdict should use):
+Comparing two configurations over seeds (the rule every verdict uses, through the judge):
 
 - :func:`compare_seeds` ``(a, b, *, maximize, resolution=0, alpha=0.05, eval_examples=None, proportion=False)``
   returns a :class:`Comparison`: ``leader`` (``"a"``, ``"b"`` or ``None``), ``kind`` (below), ``p_value``,
@@ -36,15 +36,8 @@ Comparing two configurations over seeds (the rule every verdict should use):
   The sampling SE treats the two proportions as independent; on a *shared* evaluation set they are positively
   correlated, so it overstates the SE of the difference (the paired SE needs per-example outcomes, which the
   store does not keep): "within sampling error" is then a cautious verdict, and the caveat is in the wording.
-- :func:`rank_groups` -- per group of a frame: median, spread, a rank where medians within ``resolution``
-  share a rank, the best group (tie-break: better exact median, then more seeds, then first appearance) and
-  each group's :class:`Comparison` against it.
 
-Older helpers, kept for their callers: :func:`seed_summary` (median over seeds with quartiles, min, max,
-count per group); :func:`bootstrap_median_diff` (percentile bootstrap interval of ``median(a) - median(b)``),
-:func:`indistinguishable` and :func:`compare_to_best` (winner plus who is within the bootstrap's seed noise).
-That bootstrap does not hold its 5 % error rate with 3 seeds a side (9.7 % measured): new verdicts use
-:func:`compare_seeds` / :func:`rank_groups`.
+:func:`seed_summary`: median over seeds with quartiles, min, max and count per group (the figures' bands).
 
 Aggregates across tasks (Agarwal et al., "Deep RL at the Edge of the Statistical Precipice", 2021):
 
@@ -63,8 +56,6 @@ make an interval reproducible. The functions here follow rliable's published def
 ``scipy.stats.trim_mean(scores, 0.25, axis=None)``; ``probability_of_improvement`` is Mann-Whitney's U over
 n_x n_y per task, averaged) and ``tests/test_stats_errors.py`` checks them against those formulas.
 
-Other helpers: :func:`time_to_target` (steps and seconds until a curve first reaches a target, ``inf`` if
-never); :func:`derive_target` (a target from the best result across optimizers, relaxed by a tolerance);
 :func:`performance_profile` and :func:`algoperf_score` (rho(tau), the fraction of tasks on which an
 optimizer is within a factor tau of the fastest, and its normalised area from tau=1 to tau_max=4; Dahan et
 al., "Benchmarking Neural Network Training Algorithms", 2023).
@@ -127,66 +118,6 @@ class Interval:
 
     def contains(self, value: float) -> bool:
         return self.low <= value <= self.high
-
-
-def bootstrap_median_diff(a: ArrayLike, b: ArrayLike, n_boot: int = 2000, confidence: float = 0.95,
-                          seed: int = 0) -> Interval:
-    """Percentile-bootstrap interval of ``median(a) - median(b)``, resampling each sample independently.
-
-    With one number per side there is no noise estimate: the interval collapses to the point difference.
-    An empty side gives a NaN interval.
-    """
-    a, b = _finite(a), _finite(b)
-    if a.size == 0 or b.size == 0:
-        return Interval(math.nan, math.nan, math.nan, confidence)
-    estimate = float(np.median(a) - np.median(b))
-    rng = np.random.default_rng(seed)
-    # resample all bootstrap replicates at once: (n_boot, n) index matrices
-    resampled_a = np.median(a[rng.integers(0, a.size, size=(n_boot, a.size))], axis=1)
-    resampled_b = np.median(b[rng.integers(0, b.size, size=(n_boot, b.size))], axis=1)
-    with np.errstate(invalid="ignore"):  # inf - inf in a replicate is a NaN we drop below
-        diffs = resampled_a - resampled_b
-    diffs = diffs[~np.isnan(diffs)]
-    if diffs.size == 0:
-        return Interval(estimate, math.nan, math.nan, confidence)
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(diffs, [tail, 1.0 - tail])
-    return Interval(estimate, float(low), float(high), confidence)
-
-
-def indistinguishable(a: ArrayLike, b: ArrayLike, n_boot: int = 2000, confidence: float = 0.95,
-                      seed: int = 0) -> bool:
-    """True when the bootstrap interval of the median difference contains 0 (within seed noise)."""
-    interval = bootstrap_median_diff(a, b, n_boot=n_boot, confidence=confidence, seed=seed)
-    if math.isnan(interval.low):
-        return False
-    return interval.contains(0.0)
-
-
-def compare_to_best(frame: pd.DataFrame, by: str, value: str, maximize: bool = False,
-                    n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Seed summary per ``by`` group plus ``rank``, ``is_best`` and ``tied_with_best``.
-
-    The best group has the best median (ties broken by the order groups appear). ``tied_with_best`` is
-    true for the best group itself and for every group whose median difference to it has a bootstrap
-    interval containing 0 -- "the winner, but within seed noise of these".
-    """
-    summary = seed_summary(frame, by, value)
-    if summary.empty:
-        return summary.assign(rank=[], is_best=[], tied_with_best=[])
-    order = summary["median"].rank(method="first", ascending=not maximize, na_option="bottom")
-    summary["rank"] = order.astype(int)
-    best_key = summary.loc[summary["rank"] == 1, by].iloc[0]
-    samples = {key: group[value].to_numpy(dtype=float) for key, group in frame.groupby(by, sort=False)}
-    # no winner when even the best median is NaN/inf (e.g. nobody reached the target)
-    best_has_number = bool(np.isfinite(summary.loc[summary["rank"] == 1, "median"]).all())
-    summary["is_best"] = (summary["rank"] == 1) & best_has_number
-    summary["tied_with_best"] = [
-        bool(best_has_number) and (key == best_key or indistinguishable(samples[key], samples[best_key],
-                                                                        n_boot, confidence, seed))
-        for key in summary[by]
-    ]
-    return summary
 
 
 # --- comparing two configurations over seeds -------------------------------------------------------------
@@ -268,49 +199,6 @@ def compare_seeds(a: ArrayLike, b: ArrayLike, *, maximize: bool, resolution: flo
     else:
         kind = "dominates" if _dominates(*((x, y) if leader == "a" else (y, x)), maximize) else "within_noise"
     return Comparison(leader, kind, p_value, margin, method=method, **base)
-
-
-def rank_groups(frame: pd.DataFrame, by: str, value: str, *, maximize: bool, resolution: float = 0.0,
-                alpha: float = 0.05, eval_examples: int | None = None, proportion: bool = False) -> pd.DataFrame:
-    """Rank the ``by`` groups of ``frame`` by their median ``value`` and compare each with the best.
-
-    One row per group, best first: the :func:`seed_summary` columns, then ``rank`` (1 + the number of groups
-    whose median is better by more than ``resolution``, so medians within the resolution of each other share
-    a rank), ``is_best``, and against the best group: ``kind`` (the :class:`Comparison` kind; ``"best"`` for
-    the best itself), ``p_value``, ``margin_to_best`` (best median minus this one in the better direction,
-    0 within the resolution), ``beaten`` (the best is *established* better: deterministic or significant) and
-    ``comparison`` (the :class:`Comparison` of this group as ``a`` against the best as ``b``; None for the
-    best). The best group is the one with the best exact median; ties there go to the group with more seeds,
-    then to the one that appears first in ``frame``. A group with no number (all NaN) ranks last. No group
-    ``is_best`` when the best median is not finite (e.g. no configuration ever reached the target). The other
-    arguments are those of :func:`compare_seeds`.
-    """
-    summary = seed_summary(frame, by, value)
-    columns = ["rank", "is_best", "kind", "p_value", "margin_to_best", "beaten", "comparison"]
-    if summary.empty:
-        return summary.assign(**{name: [] for name in columns})
-    oriented = -summary["median"] if maximize else summary["median"]
-    summary = summary.assign(_key=oriented, _neg_n=-summary["n"], _seen=range(len(summary)))
-    summary = summary.sort_values(["_key", "_neg_n", "_seen"], na_position="last", kind="stable")
-    keys = summary["_key"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore"):  # inf - inf: equal infinities are not better than each other
-        better = keys[None, :] < keys[:, None] - resolution
-    summary["rank"] = np.where(np.isnan(keys), int((~np.isnan(keys)).sum()) + 1, better.sum(axis=1) + 1)
-    samples = {key: group[value].to_numpy(dtype=float)
-               for key, group in frame.groupby(by, sort=False, dropna=False)}
-    best_key = summary[by].iloc[0]
-    comparisons = [None if i == 0 else compare_seeds(samples[key], samples[best_key], maximize=maximize,
-                                                     resolution=resolution, alpha=alpha,
-                                                     eval_examples=eval_examples, proportion=proportion)
-                   for i, key in enumerate(summary[by])]
-    summary["is_best"] = [i == 0 and bool(np.isfinite(keys[0])) for i in range(len(summary))]
-    summary["kind"] = ["best" if c is None else c.kind for c in comparisons]
-    summary["p_value"] = [math.nan if c is None else c.p_value for c in comparisons]
-    summary["margin_to_best"] = [0.0 if c is None else (-c.margin if c.leader == "a" else c.margin)
-                                 for c in comparisons]
-    summary["beaten"] = [c is not None and c.leader == "b" and c.established for c in comparisons]
-    summary["comparison"] = comparisons
-    return summary.drop(columns=["_key", "_neg_n", "_seen"]).reset_index(drop=True)
 
 
 def _check_comparison_args(resolution: float, alpha: float, eval_examples: int | None) -> None:
@@ -538,36 +426,6 @@ def stratified_bootstrap(statistic: Callable[..., float | np.ndarray], *score_se
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(replicates, [tail, 1.0 - tail])
     return Interval(estimate, float(low), float(high), confidence)
-
-
-def time_to_target(steps: ArrayLike, seconds: ArrayLike, values: ArrayLike, target: float,
-                   maximize: bool = False) -> tuple[float, float]:
-    """(steps, seconds) at the first point where ``values`` reaches ``target``; ``(inf, inf)`` if never.
-
-    A loss reaches the target when ``value <= target``; an accuracy (``maximize``) when ``value >= target``.
-    Points must be in step order, as the store writes them.
-    """
-    values_array = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        reached = values_array >= target if maximize else values_array <= target
-    hits = np.flatnonzero(reached)
-    if hits.size == 0:
-        return math.inf, math.inf
-    first = hits[0]
-    return float(np.asarray(steps, dtype=float)[first]), float(np.asarray(seconds, dtype=float)[first])
-
-
-def derive_target(best: float, initial: float, tolerance: float = 0.05, maximize: bool = False) -> float:
-    """A reachable target from the best result across optimizers: ``tolerance`` of the way back to start.
-
-    ``best + tolerance * (initial - best)`` for a loss, which works whatever the sign of the loss (toy
-    surfaces go negative); for an accuracy the same formula moves down from the best accuracy.
-    """
-    if not 0.0 <= tolerance <= 1.0:
-        raise ValueError(f"tolerance must be in [0, 1], got {tolerance}")
-    if maximize and initial > best or not maximize and initial < best:
-        initial = best  # the start was already better than any result: the best is the target
-    return float(best + tolerance * (initial - best))
 
 
 def performance_profile(costs: pd.DataFrame, taus: ArrayLike | None = None) -> pd.DataFrame:

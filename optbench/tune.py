@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,10 @@ import torch
 
 from optbench.entries import Entry, Range
 from optbench.errors import OptbenchError, SpecError
+from optbench.judge import declarations_by_label, judge, vs_leader_words
 from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
 from optbench.spec import Spec, parse_list
-from optbench.stats import compare_to_best
 from optbench.store import Store
 from optbench.study import execute, prepare
 from optbench.tasks.base import Metric, Task
@@ -499,21 +499,29 @@ def tune(
 
 
 def significance(store: Store, choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per task: median over the final seeds per optimizer, the winner and who is within seed noise of it."""
-    trials = store.read_trials()
+    """Per task and optimizer: the judge's verdict on the chosen settings' fresh seeds (final value of the
+    selection metric): median [IQR], the leader, and each one's comparison with it (:mod:`optbench.judge`)."""
+    trials, declarations = store.read_trials(), store.read_declarations()
     out: list[dict[str, Any]] = []
     for task in dict.fromkeys(c["task"] for c in choices):
-        rows, maximize = [], False
-        for choice in (c for c in choices if c["task"] == task):
-            part = trials[trials["trial_id"].isin(choice["final_trials"])].copy()
-            maximize = choice["direction"] == "max"
-            part["score"] = _score(part, choice["score_column"], maximize)
-            part["subject"] = choice["optimizer"]
-            rows.append(part)
-        frame = pd.concat(rows, ignore_index=True)
-        table = compare_to_best(frame, "subject", "score", maximize=maximize)
-        for record in table.to_dict("records"):
-            out.append({"task": task, **{k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}})
+        mine = [c for c in choices if c["task"] == task]
+        subject = {t: c["optimizer"] for c in mine for t in c["final_trials"]}
+        part = trials[trials["trial_id"].isin(subject)].copy()
+        part["subject"] = part["trial_id"].map(subject)
+        if part.empty:
+            continue
+        decl = declarations_by_label(part, declarations)[task]
+        decl = replace(decl, headline=mine[0]["metric"])  # the selection metric decides, as in the search
+        verdicts = judge(part, {k: decl for k in part["task_key"].unique()}, store.read_metrics(set(subject)),
+                         config_column="subject")
+        task_row = verdicts.tasks.iloc[0]
+        for row in verdicts.configs.to_dict("records"):
+            out.append({"task": task, "subject": row["config"], "median": row["final_median"],
+                        "q25": row["final_q25"], "q75": row["final_q75"], "n": row["final_n"],
+                        "is_best": row["headline_vs_leader"] == "leader",
+                        "is_winner": row["config"] == task_row["headline_winner"],
+                        "verdict": vs_leader_words(row["headline_vs_leader"], task_row["headline_winner"]),
+                        "comparison": task_row["headline_text"]})
     return out
 
 

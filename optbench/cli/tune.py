@@ -86,8 +86,7 @@ def tune_command(ctx: click.Context, tasks: str, optims: str | None, budget: int
             table.add_column(col)
         chosen = {(c["task"], c["optimizer"]): c["chosen"] for c in result["choices"]}
         for row in result["significance"]:
-            verdict = ("best" if row["is_best"] else
-                       "≈ best (within seed noise)" if row["tied_with_best"] else "worse than best")
+            verdict = row["verdict"]
             labels = (row["task"], row["subject"], chosen[(row["task"], row["subject"])])
             table.add_row(*(escape(label) for label in labels), f"{row['median']:.4g}",
                           f"{row['q25']:.3g}–{row['q75']:.3g}", verdict)

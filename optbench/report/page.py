@@ -279,8 +279,7 @@ def tuning_table(data: ReportData) -> Table | None:
         verdicts = {(s["task"], s["subject"]): s for s in tuning.get("significance", [])}
         for choice in tuning.get("choices", []):
             final = verdicts.get((choice["task"], choice["optimizer"]), {})
-            verdict = ("best" if final.get("is_best") else "≈ best (within seed noise)"
-                       if final.get("tied_with_best") else "worse than best") if final else "—"
+            verdict = final.get("verdict") or "—"
             row = [Cell(str(choice["task"])), Cell(str(choice["chosen"])),
                    Cell(fmt(choice.get("lr")), _sort_key(choice.get("lr"))),
                    Cell(f"{protocol.get('budget', '?')} × {protocol.get('sampler', '?')}"),
@@ -299,7 +298,8 @@ def tuning_table(data: ReportData) -> Table | None:
     if data.multi_store:
         columns.insert(0, "store")
     return Table(columns, rows, f"{_search_trials(data)}; the chosen setting was re-run on "
-                 "fresh seeds. Verdict: bootstrap interval of the median difference to the best.")
+                 "fresh seeds. Verdict: the judge's comparison of those seeds with the leader's (an exact "
+                 "permutation test at 5 %, or exact when every seed gives the same value).")
 
 
 def _search_trials(data: ReportData) -> str:
