@@ -36,9 +36,6 @@ class ResolvedTarget:
     description: str
     source: str  # "task" or "suite"
 
-    def reached(self, value: float) -> bool:
-        return value >= self.value if self.direction == "max" else value <= self.value
-
 
 @dataclass(frozen=True)
 class Workload:
