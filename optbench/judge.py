@@ -86,6 +86,16 @@ def _at_resolution(values: np.ndarray, metric: Metric) -> np.ndarray:
     return values
 
 
+def selection_score(trials: pd.DataFrame, column: str, metric: Metric) -> pd.Series:
+    """A trial's score in ``column`` (a value of ``metric``) for picking the best of a search: below the
+    metric's resolution every value equals it (so such trials tie), and a trial that did not complete, or has
+    no finite value, scores the worst possible value."""
+    values = pd.to_numeric(trials[column], errors="coerce") if column in trials else pd.Series(np.nan, trials.index)
+    values = pd.Series(_at_resolution(values.to_numpy(dtype=float), metric), index=trials.index)
+    worst = -math.inf if metric.direction == "max" else math.inf
+    return values.where((trials["status"] == "completed") & np.isfinite(values), worst)
+
+
 def _metric_rows(metrics: pd.DataFrame, names: set[str]) -> pd.DataFrame:
     rows = metrics[metrics["metric"].astype(str).isin(names)]
     rows = rows.assign(trial_id=rows["trial_id"].astype(str), metric=rows["metric"].astype(str))

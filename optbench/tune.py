@@ -46,7 +46,7 @@ import torch
 
 from optbench.entries import Entry, Range
 from optbench.errors import OptbenchError, SpecError
-from optbench.judge import declarations_by_label, judge, vs_leader_words
+from optbench.judge import declarations_by_label, judge, selection_score, vs_leader_words
 from optbench.plan import TaskCache
 from optbench.registry import Registry, load_registry
 from optbench.spec import Spec, parse_list
@@ -189,17 +189,6 @@ def selection_metric(task: Task, requested: str, label: str) -> Metric:
     return declared[name]
 
 
-def _score(trials: pd.DataFrame, column: str, maximize: bool, resolution: float = 0.0) -> pd.Series:
-    """The selection score; missing, non-finite or non-completed trials score worst, and a minimised
-    metric's values below its declared ``resolution`` equal it (they are numerically the same)."""
-    values = pd.to_numeric(trials[column], errors="coerce") if column in trials else pd.Series(np.nan, trials.index)
-    if resolution > 0 and not maximize:
-        values = values.where(~(values < resolution), resolution)
-    worst = -math.inf if maximize else math.inf
-    ok = (trials["status"] == "completed") & np.isfinite(values)
-    return values.where(ok, worst)
-
-
 # -- one optimizer's search on one task ---------------------------------------------------------------
 
 GOLDEN = (3 - math.sqrt(5)) / 2  # 0.382: the golden-section point of a bracket side, as a fraction of it
@@ -248,7 +237,7 @@ class Search:
         if rows.empty:
             raise OptbenchError(f"no search trials of {self.subject.label!r} in the store")
         maximize = metric.direction == "max"
-        rows["score"] = _score(rows, column, maximize, metric.resolution)
+        rows["score"] = selection_score(rows, column, metric)
         self.scores = dict(zip(rows["optimizer_label"], rows["score"].astype(float), strict=True))
         rows["_point"] = [tuple(self.points[label].values()) for label in rows["optimizer_label"]]
         best = rows.sort_values(["score", "_point"], ascending=[not maximize, True]).iloc[0]
@@ -538,7 +527,8 @@ def sensitivity(trials: pd.DataFrame, tuning: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for choice in tuning["choices"]:
         part = trials[trials["trial_id"].isin(choice["search_trials"])]
-        score = _score(part, choice["score_column"], choice.get("direction") == "max")
+        score = selection_score(part, choice["score_column"], Metric(choice["metric"], choice["direction"],
+                                                                       choice["metric"]))
         chosen = part["optimizer_label"] == choice["chosen"]
         rows.append(pd.DataFrame({"task": choice["task"], "optimizer": choice["optimizer"], "lr": part["lr"],
                                   "score": score, "status": part["status"], "metric": choice["score_column"],
