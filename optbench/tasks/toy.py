@@ -30,6 +30,9 @@ class Surface2D(Task):
     is_2d = True
     default_batch_size = "full"
     headline = "full_loss"
+    # a start at a critical point has loss 0 (x0=y0=0 on the saddles): the surfaces' values around their
+    # critical points are of order 1 (the plotted boxes span about ±1.5), the divergence monitor's floor
+    loss_scale = 1.0
 
     def __init__(self, f: Surface, critical: list[CriticalPoint], box: tuple[float, float, float, float],
                  x0: float, y0: float, init_std: float = 0.0, noise: float = 0.0, n: int = 64,
