@@ -31,9 +31,10 @@ VAL_SUBSET_FRAMES = 4096  # fixed validation subset for intermediate evaluations
 SUBSET_SEED = 0
 
 # val_acc a tuned builtin (Adam/AdamW, best lr of 1e-3 and 3e-3) reaches within the default budget (1 epoch,
-# batch 512) on the built-in corpus, minus a margin; measured with benchmarks/phoneme_targets.py, see
-# docs/phoneme.md. For libriphone folders: the course's baselines (reached there by the homework's
-# longer schedules, so a target, not a promise for the default budget).
+# batch 512) on the built-in corpus, minus a margin; measured on its validation split with
+# benchmarks/phoneme_targets.py, see docs/phoneme.md. For libriphone folders: the course's baselines, which
+# are scores on the homework's *test* set (the Kaggle leaderboard), quoted as the validation target for want
+# of a validation figure; the description says so, since reaching them on validation is not the same claim.
 BUILTIN_TARGETS = {"simple": 0.60, "medium": 0.69, "strong": 0.70}
 LIBRIPHONE_TARGETS = {"simple": 0.458, "medium": 0.697, "strong": 0.750}
 
@@ -137,11 +138,12 @@ class PhonemeTask(Task):
             return None  # a custom architecture or loss: no measured target (reports derive a labelled one)
         if self.is_builtin_corpus():
             value = BUILTIN_TARGETS[self.preset]
-            return Target("val_acc", value, f"val_acc ≥ {value:.2f} (tuned Adam/AdamW reach it in the default "
-                          f"budget on the built-in corpus, preset {self.preset})")
+            return Target("val_acc", value, f"val_acc ≥ {value:.2f} on the validation split (measured there: tuned "
+                          f"Adam/AdamW reach it in the default budget on the built-in corpus, preset {self.preset})")
         value = LIBRIPHONE_TARGETS[self.preset]
-        return Target("val_acc", value, f"val_acc ≥ {value:.3f} (the course's {self.preset} baseline on "
-                      "libriphone)")
+        return Target("val_acc", value, f"val_acc ≥ {value:.3f} on the validation split: the course's "
+                      f"{self.preset} baseline {value:.3f} is a test-set score (HW2's leaderboard), so reaching it "
+                      "on validation is not the same claim")
 
     def to(self, device: torch.device) -> PhonemeTask:
         self.device_type = torch.device(device).type
