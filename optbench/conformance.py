@@ -440,6 +440,8 @@ def check_task_declarations(entry: Entry) -> None:
                  f"checkpoint_metric {task.checkpoint_metric!r} is not a declared metric")
     _require(isinstance(task.divergence_factor, (int, float)) and task.divergence_factor > 0,
              f"divergence_factor is {task.divergence_factor!r}, expected a number > 0")
+    _require(isinstance(task.loss_scale, (int, float)) and 0 <= task.loss_scale < math.inf,
+             f"loss_scale is {task.loss_scale!r}, expected a finite number >= 0")
 
 
 TASK_CHECKS: dict[str, Check] = {

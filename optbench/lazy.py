@@ -15,6 +15,11 @@ not a literal, no ``.py`` source) makes it import the factory and ask :func:`ins
 answer is always the signature's. What the static reading cannot see, a metaclass inherited from a base
 class, is why ``tests/test_lazy.py`` compares both readings for every builtin entry.
 
+:func:`code_version` is a lazy factory's code identity, part of every trial's id: the first 16 hex digits
+of the sha256 of its module's source file (located, not imported), unless the module is optbench's own
+(whose code optbench's version stands for), so editing ``mymod.py`` behind ``"mymod:Cls"`` makes new trials.
+Only that file is hashed: code it imports from elsewhere is not followed.
+
 This module imports nothing of optbench but :mod:`optbench.errors`.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
@@ -94,6 +100,27 @@ class LazyFactory:
         return LazyFactory, (self.reference, self.origin)
 
 
+def unwrap(factory: Any) -> LazyFactory | None:
+    """The lazy factory behind ``factory`` (looking through wrappers' ``__wrapped__``), or None."""
+    while not isinstance(factory, LazyFactory):
+        factory = vars(factory).get("__wrapped__") if hasattr(factory, "__dict__") else None
+        if factory is None:
+            return None
+    return factory
+
+
+def code_version(factory: Any) -> str:
+    """``"<module> <sha256[:16] of its file>"`` for a lazy factory outside optbench, else ``""``."""
+    lazy = unwrap(factory)
+    if lazy is None or lazy.module.partition(".")[0] == "optbench":
+        return ""
+    spec = find_spec(lazy.module)
+    origin = getattr(spec, "origin", None)
+    if not origin or not Path(origin).is_file():
+        return f"{lazy.module} (no source file)"
+    return f"{lazy.module} {hashlib.sha256(Path(origin).read_bytes()).hexdigest()[:16]}"
+
+
 def signature(factory: Callable[..., Any]) -> inspect.Signature:
     """The factory's signature: read from source for a lazy factory when that is sure, else ``inspect``'s."""
     return static_signature(factory) or inspect.signature(factory)
@@ -103,13 +130,10 @@ def static_signature(factory: Callable[..., Any]) -> inspect.Signature | None:
     """The signature of a lazy factory read from its source without importing it; None when not sure
     (or when ``factory`` is not lazy). Wrappers that keep the wrapped factory in ``__wrapped__`` (the
     registry's guard around plugin factories) are looked through."""
-    while not isinstance(factory, LazyFactory):
-        factory = vars(factory).get("__wrapped__") if hasattr(factory, "__dict__") else None
-        if factory is None:
-            return None
-    if "." in factory.qualname:
+    lazy = unwrap(factory)
+    if lazy is None or "." in lazy.qualname:
         return None
-    return _read(factory.module, factory.qualname, 0)
+    return _read(lazy.module, lazy.qualname, 0)
 
 
 def find_spec(module: str) -> ModuleSpec | None:

@@ -17,14 +17,19 @@ it (its own imports are its cost); a factory named ``"module:name"`` is imported
 one that fails to import then names its plugin. A plugin that fails to import, or that is malformed, is
 recorded in :attr:`Registry.problems` with its file and the problem, and every other entry keeps working.
 
-The loader stamps each entry's ``code_version``: ``optbench <version>`` for builtins, the first 16 hex
-digits of the sha256 of a plugin file (or of a plugin module's file), ``<dist> <version>`` for an entry
-point, so a trial's identity changes when the code behind it does. Imports point one way: this module
+The loader stamps each entry's ``code_version``: ``optbench <version> torch <version>`` for builtins (a
+torch upgrade changes their numbers; builtin modules whose numbers changed within a version add a revision
+tag, e.g. the 2-D surfaces' exact noise), the first 16 hex digits of the sha256 of a plugin file (or of a
+plugin module's file), ``<dist> <version>`` for an entry point; a factory named ``"module:name"`` outside
+optbench adds the hash of that module's file (:func:`optbench.lazy.code_version`), also for an entry added
+by hand, so a trial's identity changes when the code behind it does. Stores written before keep loading:
+their trials simply carry the older strings and match no new id. Imports point one way: this module
 imports the builtin modules and the catalogue (lazily); they import :mod:`optbench.entries`, not this.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -39,7 +44,8 @@ from typing import Any
 
 from optbench.entries import KINDS, Entry, Kind, Range, optimizer, schedule, task
 from optbench.errors import OptbenchError, PluginError, UnknownNameError
-from optbench.lazy import LazyFactory
+from optbench.lazy import LazyFactory, unwrap
+from optbench.lazy import code_version as lazy_code_version
 
 ENTRY_POINT_GROUPS: dict[Kind, str] = {
     "optimizer": "optbench.optimizers",
@@ -60,7 +66,12 @@ class Registry:
         self.plugin_sources: list[str] = []
 
     def add(self, entry: Entry) -> None:
-        """Register ``entry``; a name or alias already taken raises :class:`PluginError`."""
+        """Register ``entry``; a name or alias already taken raises :class:`PluginError`. An entry no loader
+        stamped (made by hand) gets its lazy factory's module hash as its code version."""
+        if not entry.code_version and entry.source == "builtin":
+            own = unwrap(entry.factory) is not None  # optbench's own module: its version stands for it
+            version = lazy_code_version(entry.factory) or (optbench_code_version() if own else "")
+            entry = replace(entry, code_version=version)
         taken = self._entries[entry.kind]
         for key in (entry.name, *entry.aliases):
             if key in taken or key in self._aliases[entry.kind]:
@@ -145,7 +156,8 @@ def _with_source(entry: Entry, source: str, code_version: str) -> Entry:
     if isinstance(factory, LazyFactory):  # one that fails to import names the plugin
         factory = LazyFactory(factory.reference, origin=source)
     factory = GuardedFactory(factory, source, entry.kind, entry.name)
-    return replace(entry, factory=factory, source=source, code_version=code_version)
+    version = "; ".join(v for v in (code_version, lazy_code_version(entry.factory)) if v)
+    return replace(entry, factory=factory, source=source, code_version=version)
 
 
 def file_code_version(path: str | Path) -> str:
@@ -159,9 +171,23 @@ def _module_code_version(module: ModuleType) -> str:
 
 
 def optbench_code_version() -> str:
-    """The builtins' code identity: ``optbench <version>``."""
+    """The builtins' code identity: ``optbench <version> torch <version>``."""
     # read from the package object already being imported, so this module does not import optbench's root
-    return f"optbench {getattr(sys.modules.get('optbench'), '__version__', 'unknown')}"
+    return f"optbench {getattr(sys.modules.get('optbench'), '__version__', 'unknown')} torch {torch_version()}"
+
+
+@functools.cache
+def torch_version() -> str:
+    """``torch.__version__``, read from the installed distribution so listing entries imports no torch."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(torch.__version__)
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        import torch
+
+        return str(torch.__version__)
 
 
 def _import_file(path: Path) -> ModuleType:
@@ -248,7 +274,9 @@ def builtin_entries() -> list[Entry]:
 
     version = optbench_code_version()
     entries = [*optimizers.BUILTINS, *schedules.BUILTINS, *tasks.builtin_entries()]
-    return [entry if entry.code_version else replace(entry, code_version=version) for entry in entries]
+    # an entry's own code_version here is a revision tag (e.g. "surfaces 2"), kept after optbench's version
+    return [replace(entry, code_version=" ".join(v for v in (version, entry.code_version) if v))
+            for entry in entries]
 
 
 def load_registry(

@@ -237,6 +237,10 @@ class HeadlineNotDeclared(Line):
     headline = "bleu"
 
 
+class NegativeLossScale(Line):
+    loss_scale = -1.0
+
+
 def test_reference_task_passes() -> None:
     assert failures(optbench.task("line", Line, "correct")) == {}
 
@@ -248,6 +252,7 @@ def test_reference_task_passes() -> None:
     (NaNMetric, "step_metrics/evaluate finite floats", "evaluate['val_loss'] is nan"),
     (UndeclaredMetric, "declares its metrics, headline and target", "does not declare: score"),
     (HeadlineNotDeclared, "declares its metrics, headline and target", "headline 'bleu' is not a declared metric"),
+    (NegativeLossScale, "declares its metrics, headline and target", "loss_scale is -1.0, expected a finite number"),
 ])
 def test_broken_task_fails_only_its_check(cls: type[Task], check: str, reason: str) -> None:
     failed = failures(optbench.task("broken", cls, "deliberately broken"))

@@ -181,3 +181,36 @@ def test_a_plugin_naming_a_missing_module_is_isolated(tmp_path: Path) -> None:
     assert [p.origin for p in registry.problems] == [f"file {plugin}"]
     assert "no module named 'no_such_module_xyz'" in registry.problems[0].problem
     assert ("optimizer", "adam") in registry  # the rest still works
+
+
+def test_editing_a_lazily_named_module_makes_new_trials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``optbench.optimizer("x", "mymod:make")``: the module's file is hashed into the code version, so an
+    edit runs again instead of reusing the stored trial (its numbers were the old code's)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    module = tmp_path / "mymod_scaled_sgd.py"
+    source = "import torch\n\ndef make(params, lr=0.1):\n    return torch.optim.SGD(params, lr=lr * {})\n"
+
+    def run_with(scale: str) -> tuple[str, float]:
+        module.write_text(source.format(scale))
+        sys.modules.pop("mymod_scaled_sgd", None)  # a new process would import the edited file
+        registry = load_registry(plugin_dir=None)
+        registry.add(optbench.optimizer("scaled", "mymod_scaled_sgd:make", "SGD with a scaled lr"))
+        assert registry.get("optimizer", "scaled").code_version.startswith("mymod_scaled_sgd ")
+        row = optbench.run("quadratic[noise=0]", "scaled", seeds="0", steps=20, threads=1, out=tmp_path / "s",
+                           registry=registry).iloc[0]
+        return row.trial_id, row.final_train_loss
+
+    first, second = run_with("1.0"), run_with("0.25")
+    assert first[0] != second[0] and first[1] != second[1]  # a new trial with the edited code's numbers
+    assert len(optbench.load(tmp_path / "s").trials) == 2
+    assert run_with("0.25") == second  # unchanged code: the stored trial is reused
+
+
+def test_a_lazy_factory_in_optbench_itself_is_optbenchs_version() -> None:
+    entry = optbench.task("mine", "optbench.tasks.toy:saddle", "a builtin surface under another name")
+    registry = load_registry(plugin_dir=None)
+    registry.add(entry)
+    # optbench's own module: optbench's version (and torch's) stands for it, no file hash
+    builtin = registry.get("task", "quadratic").code_version
+    assert registry.get("task", "mine").code_version == builtin

@@ -117,7 +117,10 @@ def test_schedule_defaults_live_in_the_signature_only() -> None:
 
 def test_code_version_names_the_code_behind_each_entry(tmp_path, monkeypatch) -> None:
     registry = load_registry(plugin_dir=None)
-    assert registry.get("optimizer", "adam").code_version == f"optbench {optbench.__version__}"
+    # builtins: optbench's version and torch's, so a torch upgrade does not reuse stored trials
+    builtin = f"optbench {optbench.__version__} torch {torch.__version__}"
+    assert registry.get("optimizer", "adam").code_version == builtin
+    assert registry.get("task", "saddle").code_version.endswith(f"torch {torch.__version__} surfaces 2")
     plugin = tmp_path / "mine.py"
     plugin.write_text("import torch, optbench\nmine = optbench.optimizer('mine', torch.optim.SGD, 'v1')\n")
     first = load_registry(plugins=[plugin], plugin_dir=None).get("optimizer", "mine").code_version
@@ -145,3 +148,20 @@ def test_entries_catalogue_and_builtins_do_not_import_the_registry() -> None:
         imported = {node.module for node in tree.body if isinstance(node, ast.ImportFrom)}
         imported |= {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
         assert "optbench.registry" not in imported, name
+
+
+def test_a_store_written_with_older_code_versions_still_reads_and_is_not_reused(tmp_path, monkeypatch) -> None:
+    from optbench import registry as registry_module
+
+    store = tmp_path / "s"
+    monkeypatch.setattr(registry_module, "optbench_code_version", lambda: f"optbench {optbench.__version__}")
+    old = optbench.run("quadratic", "sgd", seeds="0", steps=5, threads=1, out=store)  # before torch was in it
+    monkeypatch.undo()
+    new = optbench.run("quadratic", "sgd", seeds="0", steps=5, threads=1, out=store)
+    assert new.iloc[0].trial_id != old.iloc[0].trial_id  # ran anew: the old trial matches no new id
+    stored = optbench.load(store).trials
+    assert set(stored.trial_id) == {old.iloc[0].trial_id, new.iloc[0].trial_id}
+    rows = stored.set_index("trial_id")
+    before, after = rows.loc[old.iloc[0].trial_id], rows.loc[new.iloc[0].trial_id]
+    assert before.status == "completed" and "torch" not in before.code
+    assert f"torch {torch.__version__}" in after.code

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from optbench.declaration import TRAIN_LOSS, Direction, Metric, Target, Trace  # noqa: F401 (the task API)
+from optbench.divergence import DEFAULT_FACTOR
 
 Batch = Any  # whatever train_batch returns and loss accepts (a tensor, a tuple of tensors, ...)
 
@@ -59,10 +60,11 @@ class Task(abc.ABC):
     headline: str = "train_loss"
     #: evaluations per trial when the user gives no ``eval_every`` (None: once per epoch)
     eval_points: int | None = None
-    #: a smoothed training loss above ``loss₀ + divergence_factor·max(|loss₀|, loss_scale)`` means the trial
-    #: diverged (see :mod:`optbench.divergence`); ``loss_scale`` is the loss's typical size, a floor for |loss₀|
-    divergence_factor: float = 10.0
-    loss_scale: float = 1.0
+    #: a smoothed training loss held above ``loss₀ + divergence_factor·max(|loss₀|, loss_scale)`` means the
+    #: trial diverged; ``loss_scale`` is the loss's typical size, a floor for |loss₀| that a task declares when
+    #: its loss can start at or near zero (0: the start is the scale). The rules: :mod:`optbench.divergence`
+    divergence_factor: float = DEFAULT_FACTOR
+    loss_scale: float = 0.0
     #: evaluation metric whose best value selects the checkpoint to keep (its direction is declared)
     checkpoint_metric: str | None = None
     #: 2-D surfaces set this (see ``surface`` and ``critical_points``)

@@ -1,8 +1,10 @@
 """Two-dimensional toy surfaces: saddles, Rosenbrock's valley and a surface with several minima.
 
 Each is a finite sum of ``n`` examples fᵢ(x, y) = f(x, y) + aᵢx + bᵢy with (aᵢ, bᵢ) ~ N(0, noise²)
-centred so that Σᵢ aᵢ = Σᵢ bᵢ = 0: the full batch sees exactly f, a minibatch sees f tilted by a
-random plane (the stochastic-gradient noise of DeepOBS's 2-D problems). Every surface knows its
+centred so that Σᵢ aᵢ = Σᵢ bᵢ = 0 exactly, in floating point and in any order of addition (see
+:func:`exact_tilts`): the full batch sees exactly f, so a full-batch run started at a critical point stays
+there exactly, while a minibatch sees f tilted by a random plane (the stochastic-gradient noise of
+DeepOBS's 2-D problems). Every surface knows its
 critical points, and the runner records the position (x, y) at every step so reports can draw
 trajectories on the contours.
 """
@@ -20,8 +22,31 @@ from optbench.errors import SpecError
 from optbench.tasks.base import CriticalPoint, Metric, Parameters, Target, Task, Trace, check_memory
 
 TOLERANCE = 1e-3  # the target: within this distance of a minimum
+TILT_BITS = 20  # a tilt is a multiple of 2^(⌊log2 noise⌋ − 20): resolved to about a millionth of the noise
 
 Surface = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def exact_tilts(n: int, noise: float, seed: int) -> torch.Tensor:
+    """``n`` tilts (aᵢ, bᵢ) ~ N(0, noise²) whose columns sum to exactly 0.0 whatever the order of addition.
+
+    Centring by subtracting the mean leaves a rounding residue (≈1e-19, enough for full-batch gradient
+    descent to leave a saddle). Here every tilt is an integer multiple k·h of one power of two
+    h = 2^(⌊log2 noise⌋ − TILT_BITS), and the integers k of each column are made to sum to 0 (minus their
+    rounded mean, then ±1 on the first few rows for the remainder): every partial sum is then an integer
+    times h below 2^53·h, exact in float64 (for n < 2^28), so any reduction order gives exactly 0. Odd and
+    even n alike; the draws are the same N(0, 1) numbers as before, moved by at most ~2^-20·noise.
+    """
+    if noise == 0:
+        return torch.zeros(n, 2, dtype=torch.float64)
+    draws = torch.randn(n, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    step = 2.0 ** (math.floor(math.log2(noise)) - TILT_BITS)
+    k = torch.round(draws * noise / step).to(torch.int64)
+    k -= torch.round(k.double().mean(dim=0)).to(torch.int64)
+    for column in range(2):
+        remainder = int(k[:, column].sum())  # |remainder| <= n/2 after removing the rounded mean
+        k[:abs(remainder), column] -= 1 if remainder > 0 else -1
+    return k.double() * step
 
 
 class Surface2D(Task):
@@ -30,6 +55,9 @@ class Surface2D(Task):
     is_2d = True
     default_batch_size = "full"
     headline = "full_loss"
+    # a start at a critical point has loss 0 (x0=y0=0 on the saddles): the surfaces' values around their
+    # critical points are of order 1 (the plotted boxes span about ±1.5), the divergence monitor's floor
+    loss_scale = 1.0
 
     def __init__(self, f: Surface, critical: list[CriticalPoint], box: tuple[float, float, float, float],
                  x0: float, y0: float, init_std: float = 0.0, noise: float = 0.0, n: int = 64,
@@ -52,9 +80,7 @@ class Surface2D(Task):
         )
         self.start = torch.tensor([float(x0), float(y0)], dtype=torch.float64)
         self.init_std, self.noise, self.n_train = float(init_std), float(noise), int(n)
-        g = torch.Generator().manual_seed(int(data_seed))
-        tilt = torch.randn(self.n_train, 2, generator=g, dtype=torch.float64) * self.noise
-        self.tilts = tilt - tilt.mean(dim=0, keepdim=True)
+        self.tilts = exact_tilts(self.n_train, self.noise, int(data_seed))
 
     def to(self, device: torch.device) -> Surface2D:
         self.start, self.tilts = self.start.to(device), self.tilts.to(device)

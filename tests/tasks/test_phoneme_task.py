@@ -130,6 +130,19 @@ def test_declares_metrics_headline_checkpoint_and_target(with_corpus: Path, tmp_
         == [0.458, 0.697, 0.750]
 
 
+def test_each_target_says_the_split_it_was_measured_on(with_corpus: Path, tmp_path: Path) -> None:
+    """The course's baselines are test-set scores: on libriphone the validation target says it is not that claim."""
+    builtin = PhonemeTask().target().description  # measured here, on validation: says so, claims no test score
+    assert "validation" in builtin and "built-in corpus" in builtin and "test" not in builtin
+    folder = make_libriphone(tmp_path / "lp")
+    for preset, value in T.LIBRIPHONE_TARGETS.items():
+        described = PhonemeTask(preset=preset, data_dir=str(folder)).target().description
+        assert f"{value:.3f} is a test-set score" in described and "validation is not the same claim" in described
+    trials = optbench.run(f"phoneme[preset=simple,data_dir={folder}]", "sgd[lr=1e-9]", steps=2, seeds="0",
+                          batch_sizes="8", threads=1, out=tmp_path / "s")
+    assert "test-set score" in trials.iloc[0].target_description  # what the store (and so the page) carries
+
+
 def test_intermediate_evaluations_use_a_fixed_subset_the_final_one_all_frames(
         with_corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(T, "VAL_SUBSET_FRAMES", 300)

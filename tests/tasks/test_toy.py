@@ -45,3 +45,31 @@ def test_trajectory_is_recorded_and_gd_at_the_saddle_stays_there(tmp_path) -> No
     assert stuck.final_x == 0.0 and stuck.final_y == 0.0  # zero gradient: plain GD never leaves
     assert abs(moved.final_y) > 10 * 1e-3  # the negative-curvature direction grows
     assert moved.final_full_loss < 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 64, 65])
+@pytest.mark.parametrize("noise", [1e-6, 0.1, 3.7])
+def test_noise_tilts_sum_to_exactly_zero_in_any_order(n: int, noise: float) -> None:
+    data_seed = 3
+    tilts = toy.exact_tilts(n, noise, data_seed)
+    assert tilts.shape == (n, 2) and tilts.dtype == torch.float64
+    assert (tilts.sum(dim=0) == 0).all() and (tilts.mean(dim=0) == 0).all() and (tilts.cumsum(dim=0)[-1] == 0).all()
+    for column in tilts.T.tolist():
+        assert sum(column) == 0.0 and sum(sorted(column)) == 0.0 and sum(sorted(column, key=abs)) == 0.0
+    if n >= 64:  # still N(0, noise²) draws: the same standard normals, moved by ~2^-20 of the noise
+        draws = torch.randn(n, 2, generator=torch.Generator().manual_seed(data_seed), dtype=torch.float64) * noise
+        assert torch.allclose(tilts, draws - draws.mean(dim=0), rtol=0, atol=noise * 2**-18)
+
+
+@pytest.mark.parametrize("task", ["double-well[x0=0,y0=0,noise=0.1]", "saddle[x0=0,y0=0,noise=0.1,n=65]"])
+def test_full_batch_runs_started_at_the_saddle_stay_there_exactly_and_minibatches_escape(tmp_path, task: str) -> None:
+    trials = optbench.run(task, "sgd[lr=0.1],momentum[lr=0.1]", batch_sizes="full,8", steps=200, seeds="0",
+                          threads=1, out=tmp_path / "s")
+    full = trials[trials.batch_size == "full"]
+    assert len(full) == 2 and (full.final_x == 0.0).all() and (full.final_y == 0.0).all(), full[["final_x", "final_y"]]
+    mini = trials[trials.batch_size != "full"]
+    assert len(mini) == 2 and (mini.final_y.abs() > 0.1).all(), mini[["final_x", "final_y"]]
+
+
+def test_a_noise_free_surface_has_no_tilt() -> None:
+    assert toy.double_well(noise=0.0, n=5).tilts.eq(0).all()

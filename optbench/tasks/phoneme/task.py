@@ -31,9 +31,10 @@ VAL_SUBSET_FRAMES = 4096  # fixed validation subset for intermediate evaluations
 SUBSET_SEED = 0
 
 # val_acc a tuned builtin (Adam/AdamW, best lr of 1e-3 and 3e-3) reaches within the default budget (1 epoch,
-# batch 512) on the built-in corpus, minus a margin; measured with benchmarks/phoneme_targets.py, see
-# docs/phoneme.md. For libriphone folders: the course's baselines (reached there by the homework's
-# longer schedules, so a target, not a promise for the default budget).
+# batch 512) on the built-in corpus, minus a margin; measured on its validation split with
+# benchmarks/phoneme_targets.py, see docs/phoneme.md. For libriphone folders: the course's baselines, which
+# are scores on the homework's *test* set (the Kaggle leaderboard), quoted as the validation target for want
+# of a validation figure; the description says so, since reaching them on validation is not the same claim.
 BUILTIN_TARGETS = {"simple": 0.60, "medium": 0.69, "strong": 0.70}
 LIBRIPHONE_TARGETS = {"simple": 0.458, "medium": 0.697, "strong": 0.750}
 
@@ -143,15 +144,16 @@ class PhonemeTask(Task):
 
     def target(self) -> Target | None:
         if self.arch != PRESETS.get(self.preset) or self.loss_name != "ce":
-            return None  # a custom architecture or loss: no measured target (reports derive a labelled one)
+            return None  # a custom architecture or loss: no measured target, so no steps-to-target verdict
         if self.is_builtin_corpus():
             value = BUILTIN_TARGETS[self.preset]
             return Target("val_acc_subset", value, f"validation accuracy on the fixed {len(self.val_probe):,}-frame "
-                          f"subset ≥ {value:.2f} (tuned Adam/AdamW reach it in the default budget on the built-in "
-                          f"corpus, preset {self.preset})")
+                          f"validation subset ≥ {value:.2f} (measured on validation: tuned Adam/AdamW reach it in the "
+                          f"default budget on the built-in corpus, preset {self.preset})")
         value = LIBRIPHONE_TARGETS[self.preset]
         return Target("val_acc_subset", value, f"validation accuracy on the fixed {len(self.val_probe):,}-frame "
-                      f"subset ≥ {value:.3f} (the course's {self.preset} baseline on libriphone)")
+                      f"validation subset ≥ {value:.3f}: the course's {self.preset} baseline {value:.3f} is a test-set "
+                      "score (HW2's leaderboard), so reaching it on validation is not the same claim")
 
     def to(self, device: torch.device) -> PhonemeTask:
         self.device_type = torch.device(device).type
