@@ -19,7 +19,7 @@ LECTURE = load_suite("lecture-v1")
 
 
 def test_lecture_v1_covers_the_lecture_phenomena() -> None:
-    assert "lecture-v1" in known_suites() and LECTURE.version == 1
+    assert "lecture-v1" in known_suites() and LECTURE.version == 2
     tasks = [parse_list(w.task)[0] for w in LECTURE.workloads]
     names = [t.name for t in tasks]
     assert "saddle" not in names  # unbounded below: a run "wins" at −1e12
