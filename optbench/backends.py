@@ -113,14 +113,15 @@ def _worker_registry(plugin_sources: Sequence[str]) -> tuple[Registry, TaskCache
     return _worker_state[key]
 
 
-#: what starting the pool costs before its first trial (fork server imports, each worker's first task load):
-#: 1-3 s measured (benchmarks/parallel_backends.py); the upper end, so a pool is chosen only where it pays
-POOL_STARTUP_S = 3.0
+#: what starting the pool costs before its first trial (fork server imports, each worker's first task
+#: load): 1.5-2.8 s measured on 2 cores (docs/scale.md, benchmarks/parallel_backends.py)
+POOL_STARTUP_S = 2.0
 #: a pool must beat sequential by this share of the sequential time to be chosen (the estimate is rough)
 POOL_MARGIN = 0.1
-#: per-step cost estimate on one idle core: a fixed part (a toy step with its records), and seconds per
-#: parameter × example (forward + backward ≈ 6 flop at a few Gflop/s); plus set-up and writing per trial
-STEP_S, PRODUCT_S, TRIAL_S = 2e-4, 2e-9, 0.05
+#: per-step cost estimate on one idle core: a fixed part (a toy step with its records and evaluations:
+#: 32 toy trials × 400 steps took ≈ 6 s of trial time), and seconds per parameter × example (forward +
+#: backward ≈ 6 flop at a few Gflop/s); plus set-up and writing per trial
+STEP_S, PRODUCT_S, TRIAL_S = 4e-4, 2e-9, 0.05
 
 
 @dataclass(frozen=True)
