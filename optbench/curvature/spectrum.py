@@ -83,6 +83,25 @@ def lanczos(matvec: Matvec, dim: int, iters: int = 80, tol: float = 1e-6, start:
     exhausted. The eigenvalue error of a Ritz value is at most its residual norm (usually its square / gap).
     """
     iters = max(1, min(int(iters), dim))
+
+    def done(j: int, beta: float, values: torch.Tensor, vectors: torch.Tensor) -> bool:
+        scale = max(float(values.abs().max()), 1e-30)
+        return ((j + 1) % check_every == 0 or j + 1 == iters) and max(_residuals(beta, vectors, top_k)) <= tol * scale
+
+    basis, alphas, betas, _, _, converged = _krylov(matvec, dim, iters, start, seed, device, done)
+    return _lanczos_result(basis, alphas, betas, converged, top_k)
+
+
+Stop = Callable[[int, float, torch.Tensor, torch.Tensor], bool]
+
+
+def _krylov(matvec: Matvec, dim: int, iters: int, start: torch.Tensor | None, seed: int,
+            device: torch.device | str, done: Stop) -> tuple[torch.Tensor, list[float], list[float], torch.Tensor,
+                                                             torch.Tensor, bool]:
+    """The Lanczos iteration shared by :func:`lanczos` and :func:`extreme_eigenvalues`: one matvec per step,
+    T's eigenpairs after each, until ``done(j, β, values, vectors)``, ``iters`` steps, or an invariant
+    subspace. Returns (basis, α's, β's, T's values, T's vectors, converged)."""
+    iters = max(1, min(int(iters), dim))
     if start is None:
         start = torch.randn(dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     q = start.to(device=device, dtype=torch.float64)
@@ -97,14 +116,11 @@ def lanczos(matvec: Matvec, dim: int, iters: int = 80, tol: float = 1e-6, start:
         betas.append(float(torch.linalg.vector_norm(w)))
         values, vectors = _tridiagonal_eigh(alphas, betas[1:])
         scale = max(float(values.abs().max()), 1e-30)
-        if betas[-1] <= 1e-12 * scale:  # invariant subspace found: the Ritz values are exact
-            converged = True
-            break
-        if ((j + 1) % check_every == 0 or j + 1 == iters) and max(_residuals(betas[-1], vectors, top_k)) <= tol * scale:
+        if betas[-1] <= 1e-12 * scale or done(j, betas[-1], values, vectors):  # invariant subspace: exact
             converged = True
             break
         q = w / betas[-1]
-    return _lanczos_result(basis[: len(alphas)], alphas, betas, converged, top_k)
+    return basis[: len(alphas)], alphas, betas, values, vectors, converged
 
 
 def _lanczos_result(basis: torch.Tensor, alphas: list[float], betas: list[float], converged: bool,
@@ -158,28 +174,16 @@ def extreme_eigenvalues(matvec: Matvec, dim: int, ends: tuple[str, ...] = ("max"
     values are exact). Each matvec is one HVP: on the top eigenvalue this needs fewer of them than power
     iteration at equal accuracy (Lanczos converges at the rate of Chebyshev acceleration, power iteration
     at (λ₂/λ₁)^k), and the stop is on an error bound rather than on two successive estimates agreeing."""
-    iters = max(1, min(int(iters), dim))
-    q = torch.randn(dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(device)
-    q = q / torch.linalg.vector_norm(q)
-    basis = torch.empty(iters, dim, dtype=torch.float64, device=device)
-    alphas: list[float] = []
-    betas: list[float] = [0.0]
-    converged = False
-    for j in range(iters):
-        alpha, w = _lanczos_step(matvec, basis, j, q, betas[-1])
-        alphas.append(alpha)
-        betas.append(float(torch.linalg.vector_norm(w)))
-        values, vectors = _tridiagonal_eigh(alphas, betas[1:])
-        found = {end: _end_bound(values, vectors, betas[-1], end) for end in ends}
-        scale = max(float(values.abs().max()), 1e-30)
-        if betas[-1] <= 1e-12 * scale or all(bound <= tol * abs(theta) for theta, bound in found.values()):
-            converged = True
-            break
-        q = w / betas[-1]
+    def done(j: int, beta: float, values: torch.Tensor, vectors: torch.Tensor) -> bool:
+        return all(bound <= tol * abs(theta) for theta, bound in
+                   (_end_bound(values, vectors, beta, end) for end in ends))
+
+    basis, _, betas, values, vectors, converged = _krylov(matvec, dim, iters, None, seed, device, done)
+    found = {end: _end_bound(values, vectors, betas[-1], end) for end in ends}
     return Extremes({end: theta for end, (theta, _) in found.items()},
                     {end: bound for end, (_, bound) in found.items()},
-                    {end: basis[: len(alphas)].T @ vectors[:, -1 if end == "max" else 0] for end in ends},
-                    len(alphas), converged)
+                    {end: basis.T @ vectors[:, -1 if end == "max" else 0] for end in ends},
+                    basis.shape[0], converged)
 
 
 @dataclass
