@@ -70,7 +70,9 @@ class TrainingLoop:
         self.complete_step = 0  # the last step whose values were all logged (a crash may leave one partial)
         self.best_checkpoint_value: float | None = None
         self.best_state: dict[str, Any] | None = None
-        self.best_step, self.read_best = 0, (None, None, 0)  # step of best_state; the best as of the last read-back
+        #: (step, value, state) of each new best since the last read-back, the one before it first: a
+        #: divergence found at read-back falls back to the last one taken at or before the diverged step
+        self.bests: list[tuple[int, float | None, dict[str, Any] | None]] = [(0, None, None)]
         self.final_state: dict[str, Any] | None = None
         self.diagnosis: dict[str, Any] | None = None
         self.facts: dict[str, Any] = {"load_avg_start": machine_load()}
@@ -142,7 +144,7 @@ class TrainingLoop:
         metric, value = self.task.declared_metrics()[name], float(results[name])
         if self.best_checkpoint_value is None or metric.better(value, self.best_checkpoint_value):
             self.best_checkpoint_value, self.best_state = value, _cpu_state(self.model)
-            self.best_step = self.step
+            self.bests.append((self.step, value, self.best_state))
 
     def train_step(self, indices: torch.Tensor | None) -> torch.Tensor:
         """One timed update; returns the minibatch loss (at the parameters before the update), on the device."""
@@ -194,14 +196,15 @@ class TrainingLoop:
                 if at[0] <= self.complete_step and self.monitor.update(at[0], values[0][1]) is not None:
                     self.stop_diverged(at)
                     return
-        self.read_best = (self.best_checkpoint_value, self.best_state, self.best_step)
+        self.bests = self.bests[-1:]
 
     def stop_diverged(self, at: tuple[int, float, int, float]) -> None:
         self.status, self.diverged_step = "diverged", at[0]
         self.step, _, self.examples, self.clock = at
         self.end_epoch(at)  # the diverged epoch's mean loss, as a stopped epoch records it
-        if self.best_step > at[0]:  # an evaluation past the diverged step does not count
-            self.best_checkpoint_value, self.best_state, self.best_step = self.read_best
+        while self.bests[-1][0] > at[0]:  # an evaluation past the diverged step does not count
+            self.bests.pop()
+        _, self.best_checkpoint_value, self.best_state = self.bests[-1]
 
     def end_epoch(self, at: tuple[int, float, int, float]) -> None:
         """Record the mean of the finite losses of the epoch that ended at ``at``."""
