@@ -15,6 +15,15 @@ HVP timings are interleaved (A B, B A, ...) and reported as the median and sprea
 the baseline, with ``os.getloadavg()`` before and after. Threads are pinned (``--threads``, default 1).
 
     python benchmarks/curvature_hvp.py [--repeats 7] [--threads 1] [--examples 4096]
+
+``--lambda-max`` measures instead λ_max alone (``--diagnose only=lambda_max``) against PyHessian's power
+iteration, in HVPs and relative error against a reference λ_max (Lanczos to a 1e-10 bound): PyHessian
+itself (``hessian(...).eigenvalues(tol=...)``, its HVPs counted) when ``pyhessian`` is importable (it is not
+a dependency: ``pip install pyhessian``), else its algorithm as its paper and code state it (v ← Hv/‖Hv‖,
+λ = vᵀHv, stop when two successive λ differ by < tol relative), here on optbench's HVP; and, at equal
+accuracy, the HVPs that power iteration needs to be as close to the reference as optbench's answer.
+
+    python benchmarks/curvature_hvp.py --lambda-max [--examples 1024] [--threads 1]
 """
 
 from __future__ import annotations
@@ -109,13 +118,94 @@ def timed_diagnosis(task: Task, model: nn.Module, examples: int, hvp_method: str
             "load_avg_after": os.getloadavg()}
 
 
+def power_iteration(hvp: Callable[[torch.Tensor], torch.Tensor], dim: int, tol: float | None,
+                    reference: float | None = None, accuracy: float = 0.0, max_iter: int = 1000) -> tuple[float, int]:
+    """PyHessian's power iteration (``hessian.eigenvalues``): (its estimate, HVPs). With ``reference``,
+    run until the estimate is within ``accuracy`` of it instead of PyHessian's stopping rule."""
+    torch.manual_seed(0)
+    v = torch.randn(dim)
+    v = v / v.norm()
+    value = None
+    for count in range(1, max_iter + 1):
+        hv = hvp(v).float()
+        estimate = float(hv @ v)
+        v = hv / hv.norm()
+        if reference is not None:
+            if abs(estimate - reference) <= accuracy * abs(reference):
+                return estimate, count
+        elif value is not None and abs(value - estimate) / (abs(value) + 1e-6) < tol:
+            return value, count  # PyHessian returns the previous estimate
+        value = estimate
+    return estimate, max_iter
+
+
+def pyhessian_top(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], tol: float) -> tuple[float, int] | None:
+    """PyHessian's own ``eigenvalues(tol=tol)`` and its HVP count, or None when it is not installed."""
+    try:
+        import importlib
+
+        ph = importlib.import_module("pyhessian.hessian")  # the module (the package exports a class by its name)
+    except ImportError:
+        return None
+    counted = {"hvps": 0}
+    original = ph.hessian_vector_product
+
+    def counting(*args: object) -> object:
+        counted["hvps"] += 1
+        return original(*args)
+
+    ph.hessian_vector_product = counting
+    try:
+        torch.manual_seed(0)
+        computer = ph.hessian(model, nn.functional.cross_entropy, data=batch, cuda=False)
+        values, _ = computer.eigenvalues(maxIter=100, tol=tol)
+    finally:
+        ph.hessian_vector_product = original
+    return float(values[0]), counted["hvps"]
+
+
+def lambda_max_report(task: Task, model: nn.Module, examples: int) -> dict[str, object]:
+    from optbench.curvature.spectrum import extreme_eigenvalues
+
+    indices = example_indices(task, examples)
+    objective = Objective(task, model, indices)
+    reference = extreme_eigenvalues(objective.hvp, objective.dim, ("max",), tol=1e-10, iters=400).values["max"]
+    rows = []
+    for tol in (1e-3, 1e-4, 1e-5, 1e-6):
+        counting = Objective(task, model, indices)
+        cpu = time.process_time()
+        ours = extreme_eigenvalues(counting.hvp, counting.dim, ("max",), tol=tol, iters=400)
+        ours_cpu = time.process_time() - cpu
+        error = abs(ours.values["max"] - reference) / abs(reference)
+        cpu = time.process_time()
+        real = pyhessian_top(model, task.train_batch(indices), tol)
+        theirs, their_hvps = real if real is not None else power_iteration(objective.hvp, objective.dim, tol)
+        their_cpu = time.process_time() - cpu
+        _, equal = power_iteration(objective.hvp, objective.dim, None, reference, error)
+        rows.append({"tol": tol, "optbench_hvps": ours.iterations, "optbench_rel_error": error,
+                     "optbench_bound": ours.bounds["max"] / abs(reference),
+                     "power_hvps": their_hvps, "power_rel_error": abs(theirs - reference) / abs(reference),
+                     "power_hvps_at_optbench_error": equal, "cpu_ratio_optbench_vs_power": ours_cpu / their_cpu})
+    return {"reference_lambda_max": reference, "power_iteration": "pyhessian" if real is not None else
+            "PyHessian's algorithm, implemented here (pyhessian not installed)", "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--examples", type=int, default=4096)
+    parser.add_argument("--lambda-max", action="store_true", help="λ_max alone against power iteration")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.lambda_max:
+        load_before = os.getloadavg()
+        task = RandomFramesMLP()
+        report = lambda_max_report(task, task.init_model(0), args.examples)
+        print(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "examples": args.examples,
+                          "threads": args.threads, **report, "load_avg_before": load_before,
+                          "load_avg_after": os.getloadavg()}, indent=2, default=float))
+        return
     load_before = os.getloadavg()
     task = RandomFramesMLP()
     model = task.init_model(0)

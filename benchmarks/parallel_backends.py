@@ -1,6 +1,8 @@
 """Measure the process pool against sequential execution *and* against what the machine can give 2 processes.
 
-Run: ``python benchmarks/parallel_backends.py [--steps 400] [--seeds 0-1] [--repeats 3]``
+Run: ``python benchmarks/parallel_backends.py [--steps 400] [--seeds 0-1] [--repeats 3] [--workers 2|auto]
+[--busy]`` (``--workers auto`` times what auto chooses, printed per repeat; ``--busy`` keeps one CPU-bound
+process running beside everything, the "one busy core" case)
 (``--steps 400,2000`` measures each grid size in turn: the pool's start-up is a fixed cost, so its
 share, and the efficiency, depend on how much work the grid holds).
 
@@ -82,19 +84,20 @@ def capacity_probe(rounds: int = 3) -> float:
     return 2 * statistics.median(singles) / statistics.median(pairs)
 
 
-def grid_seconds(out: Path, steps: int, seeds: str, workers: int) -> dict[str, float]:
+def grid_seconds(out: Path, steps: int, seeds: str, workers: int | str) -> dict[str, float]:
     """In this process: wall time of prepare + execute, and of prepare + the first finished trial."""
     first: list[float] = []
     started = time.perf_counter()
     study = prepare(TASKS, OPTIMS, seeds=seeds, steps=steps, out=out, threads=1, workers=workers)
     prepared = time.perf_counter()
     execute(study, lambda config, result: first.append(time.perf_counter()) if result and not first else None,
-            workers=workers)
+            workers=study.options.workers)  # ``auto``: what prepare decided
     ended = time.perf_counter()
-    return {"total_s": ended - started, "first_s": first[0] - started, "prepare_s": prepared - started}
+    return {"total_s": ended - started, "first_s": first[0] - started, "prepare_s": prepared - started,
+            "workers": study.options.workers}
 
 
-def grid_in_fresh_process(out: Path, steps: int, seeds: str, workers: int, cli: bool) -> dict[str, float]:
+def grid_in_fresh_process(out: Path, steps: int, seeds: str, workers: int | str, cli: bool) -> dict[str, float]:
     """:func:`grid_seconds` in a new interpreter (optbench imported before the clock starts), or with
     ``cli`` the whole ``optbench run`` command, interpreter start and imports included (no first-trial time)."""
     if cli:
@@ -102,7 +105,9 @@ def grid_in_fresh_process(out: Path, steps: int, seeds: str, workers: int, cli: 
                    "--steps", str(steps), "--threads", "1", "--workers", str(workers), "--out", str(out)]
         started = time.perf_counter()
         subprocess.run(command, capture_output=True, text=True, check=True)
-        return {"total_s": time.perf_counter() - started, "first_s": math.nan, "prepare_s": math.nan}
+        chosen = json.loads((out / "manifest.json").read_text())["runs"][-1]["config"]["workers"]
+        return {"total_s": time.perf_counter() - started, "first_s": math.nan, "prepare_s": math.nan,
+                "workers": chosen}
     command = [sys.executable, __file__, "--one", str(workers), "--steps", str(steps), "--seeds", seeds,
                "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -116,14 +121,15 @@ def trials_seconds(out: Path) -> float:
     return float(Store(out).read_trials()["wall_time"].sum())
 
 
-def one_repeat(root: Path, index: int, steps: int, seeds: str, cli: bool = False) -> dict[str, float]:
+def one_repeat(root: Path, index: int, steps: int, seeds: str, cli: bool = False,
+               pool_workers: int | str = 2) -> dict[str, float]:
     load_before = os.getloadavg()[0]
-    order = (1, 2) if index % 2 == 0 else (2, 1)
+    order = (1, pool_workers) if index % 2 == 0 else (pool_workers, 1)
     probes, runs = [capacity_probe()], {}
     for workers in order:  # probed before, between and after the grids: a job passing by shows in the mean
         runs[workers] = grid_in_fresh_process(root / f"w{workers}-{steps}-{index}", steps, seeds, workers, cli)
         probes.append(capacity_probe())
-    sequential, pool = runs[1], runs[2]
+    sequential, pool = runs[1], runs[pool_workers]
     capacity = statistics.mean(probes)
     speedup = sequential["total_s"] / pool["total_s"]
     # Amdahl: what no pool shortens (imports, planning, teardown) is the sequential run minus its trials;
@@ -135,7 +141,7 @@ def one_repeat(root: Path, index: int, steps: int, seeds: str, cli: bool = False
             "load_before": load_before, "load_after": os.getloadavg()[0], "capacity": capacity,
             "speedup": speedup, "efficiency": speedup / capacity, "sequential_s": sequential["total_s"],
             "pool_s": pool["total_s"], "startup_s": pool["first_s"] - sequential["first_s"],
-            "prepare_s": sequential["prepare_s"]}
+            "prepare_s": sequential["prepare_s"], "workers": pool["workers"]}
 
 
 def _summary(values: list[float]) -> str:
@@ -157,12 +163,42 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-1")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cli", action="store_true", help="time whole `optbench run` commands instead")
-    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # internal: one timed run
+    parser.add_argument("--workers", default="2", help="the pooled side: a number, or auto (what it chose is "
+                        "printed)")
+    parser.add_argument("--busy", action="store_true", help="keep one CPU-bound process running beside the runs "
+                        "(the capacity probes then measure what is left)")
+    parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # internal: one timed run
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(grid_seconds(Path(args.out), int(args.steps), args.seeds, args.one)))
+        print(json.dumps(grid_seconds(Path(args.out), int(args.steps), args.seeds, _workers(args.one))))
         return
+    busy = _start_busy() if args.busy else None
+    try:
+        _measure(args)
+    finally:
+        if busy is not None:
+            busy.terminate()
+            busy.join()
+
+
+def _workers(value: str) -> int | str:
+    return "auto" if value == "auto" else int(value)
+
+
+def _busy_loop() -> None:
+    while True:
+        sum(i * i for i in range(10_000))
+
+
+def _start_busy() -> Any:
+    process = multiprocessing.get_context("spawn").Process(target=_busy_loop, daemon=True)
+    process.start()
+    return process
+
+
+def _measure(args: argparse.Namespace) -> None:
+    pool_workers = _workers(args.workers)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for steps in (int(value) for value in args.steps.split(",")):
@@ -171,11 +207,12 @@ def main() -> None:
             print(f"grid: {n} trials × {steps} steps, threads 1 per process, {os.cpu_count()} cores; timed: {what}")
             rows = []
             for index in range(args.repeats):
-                row = one_repeat(root, index, steps, args.seeds, args.cli)
+                row = one_repeat(root, index, steps, args.seeds, args.cli, pool_workers)
                 rows.append(row)
                 print(f"repeat {index}: load {row['load_before']:.2f}→{row['load_after']:.2f}  capacity "
-                      f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  2 workers "
-                      f"{row['pool_s']:.1f} s  speed-up {row['speedup']:.2f}×  efficiency "
+                      f"{row['capacity']:.2f}×  sequential {row['sequential_s']:.1f} s  --workers "
+                      f"{args.workers} (ran {row['workers']}) {row['pool_s']:.1f} s  speed-up {row['speedup']:.2f}×  "
+                      f"efficiency "
                       f"{row['efficiency']:.2f}  (Amdahl: serial {row['serial_s']:.1f} s, bound {row['bound']:.2f}, "
                       f"pool at {row['of_bound']:.2f} of it" + ("" if args.cli else  # the CLI mode times no first trial
                       f"; pool start-up {row['startup_s']:.2f} s; prepare {row['prepare_s']:.1f} s") + ")")

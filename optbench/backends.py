@@ -15,6 +15,13 @@
   dies, without polling. Trials are handed out longest first (by planned steps), so the last to finish
   are short ones; a worker left without trials is stopped at once, and a stopped worker exits without
   the interpreter's slow teardown (it holds nothing that needs it).
+- ``--workers auto`` (:func:`choose_workers`): as many processes as the machine has free cores (its cores
+  minus the load average others put on it, :func:`optbench.threads.free_cores`), but only where the pool
+  pays for itself: the grid's estimated work (planned steps × a per-step cost estimate, :func:`grid_work`)
+  spread over the workers, plus the pool's start-up, must beat running it sequentially by a margin. A
+  tiny grid, one trial, or a machine with one free core gets 1 (sequential), so asking for workers never
+  costs time; the number and its reason are recorded in the manifest. An explicit ``--workers N`` is
+  used as given.
 - ``ray``: each trial is a Ray task (``--backend ray --address ...``); results come back to the driver,
   which records them, so a Ray run resumes exactly like a local one (only missing trials are submitted).
 
@@ -42,6 +49,7 @@ import threading
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,8 +59,9 @@ import torch
 from optbench.errors import OptbenchError, SpecError, did_you_mean
 from optbench.forkserver import START_METHOD, parent_of_workers
 from optbench.loop import run_trial
-from optbench.plan import TaskCache
+from optbench.plan import TaskCache, total_steps
 from optbench.registry import Registry, load_registry
+from optbench.threads import free_cores, machine_load
 from optbench.trial import Options, TrialConfig, TrialResult
 
 BACKENDS = ("sequential", "process", "ray")
@@ -102,6 +111,105 @@ def _worker_registry(plugin_sources: Sequence[str]) -> tuple[Registry, TaskCache
         registry = load_registry(plugins=plugin_sources, plugin_dir=None)
         _worker_state[key] = (registry, TaskCache(registry))
     return _worker_state[key]
+
+
+#: what starting the pool costs before its first trial (fork server imports, each worker's first task
+#: load): 1.5-2.8 s measured on 2 cores (docs/scale.md, benchmarks/parallel_backends.py)
+POOL_STARTUP_S = 2.0
+#: a pool must beat sequential by this share of the sequential time to be chosen (the estimate is rough)
+POOL_MARGIN = 0.1
+#: per-step cost estimate on one idle core: a fixed part (a toy step with its records and evaluations:
+#: 32 toy trials × 400 steps took ≈ 6 s of trial time), and seconds per parameter × example (forward +
+#: backward ≈ 6 flop at a few Gflop/s); plus set-up and writing per trial
+STEP_S, PRODUCT_S, TRIAL_S = 4e-4, 2e-9, 0.05
+
+
+@dataclass(frozen=True)
+class WorkerChoice:
+    workers: int
+    reason: str
+
+
+def parse_workers(value: int | str) -> int | str:
+    """``auto`` or a whole number >= 1 (``--workers``); anything else is a user error."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"--workers must be 'auto' or a whole number >= 1, got {value!r}") from None
+    if isinstance(value, bool) or number < 1 or str(number) != str(value).strip():
+        raise SpecError(f"--workers must be 'auto' or a whole number >= 1, got {value!r}")
+    return number
+
+
+def trial_work(steps: int | None, seconds: float | None, step_size: int) -> float:
+    """Estimated seconds of one trial on one idle core (``seconds`` when a time budget bounds it)."""
+    estimate = TRIAL_S + (steps or 0) * (STEP_S + PRODUCT_S * step_size)
+    return min(estimate, seconds + TRIAL_S) if seconds is not None else estimate
+
+
+def choose_workers(work: list[float], load: float, cores: int, startup: float = POOL_STARTUP_S) -> WorkerChoice:
+    """Processes for trials of estimated ``work`` seconds each, on ``cores`` with ``load`` (pure).
+
+    Expected time with n workers: ``startup`` plus the longest worker's share when the trials are handed
+    out longest first; n > 1 only where that beats sequential by :data:`POOL_MARGIN`, and never more
+    workers than free cores (others' load counted) or trials."""
+    total, free = sum(work), free_cores(1, cores, load).threads
+    limit = min(free, len(work))
+    where = f"load {load:.1f} on {cores} cores, {len(work)} trials, ~{total:.1f} s of work"
+    best, best_time = 1, total
+    for n in range(2, limit + 1):
+        expected = startup + _makespan(work, n)
+        if expected <= (1 - POOL_MARGIN) * total and expected < best_time:
+            best, best_time = n, expected
+    if best > 1:
+        return WorkerChoice(best, f"{where}: {best} workers, ~{best_time:.1f} s expected")
+    if limit <= 1:
+        why = "one trial" if len(work) <= 1 else "one free core"
+        return WorkerChoice(1, f"{where}: sequential ({why})")
+    return WorkerChoice(1, f"{where}: sequential (a pool's ~{startup:g} s start-up would not be repaid)")
+
+
+def _makespan(work: list[float], n: int) -> float:
+    """The longest of ``n`` workers' loads when trials are handed out longest first to the least loaded."""
+    loads = [0.0] * n
+    for seconds in sorted(work, reverse=True):
+        loads[loads.index(min(loads))] += seconds
+    return max(loads)
+
+
+def grid_work(configs: Sequence[TrialConfig], cache: TaskCache) -> list[float]:
+    """Each trial's estimated seconds (:func:`trial_work`), from its task's size and its planned steps."""
+    sizes: dict[str, int] = {}
+    work = []
+    for config in configs:
+        task = cache.get(config.task, config.task_params)
+        if config.task_key not in sizes:  # one model per task configuration, only to count its parameters
+            sizes[config.task_key] = sum(p.numel() for p in task.init_model(0).parameters() if p.requires_grad)
+        batch = task.n_train if config.batch_size == "full" else min(int(config.batch_size), task.n_train)
+        steps = total_steps(config.budget, -(-task.n_train // batch))
+        work.append(trial_work(steps if steps < 10**12 else None, config.budget.seconds,
+                               sizes[config.task_key] * batch))
+    return work
+
+
+def decide_workers(requested: int | str, pending: Sequence[TrialConfig], cache: TaskCache) -> WorkerChoice:
+    """The study's worker count: as given, or for ``auto`` from its pending trials and this machine now."""
+    requested = parse_workers(requested)
+    if requested != "auto":
+        return WorkerChoice(int(requested), "as asked (--workers)")
+    return resolve_workers("auto", grid_work(pending, cache))
+
+
+def resolve_workers(requested: int | str, work: list[float], cores: int | None = None,
+                    load: float | None = None) -> WorkerChoice:
+    """``--workers`` as given, or for ``auto`` :func:`choose_workers` on this machine now."""
+    requested = parse_workers(requested)
+    if requested != "auto":
+        return WorkerChoice(int(requested), "as asked (--workers)")
+    cores = cores or os.cpu_count() or 1
+    return choose_workers(work, machine_load() if load is None else load, cores)
 
 
 def validate_backend(backend: str, workers: int, address: str | None) -> str:

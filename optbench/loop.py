@@ -5,8 +5,12 @@
 - clock: only the training step (batch assembly, forward, backward, optimizer and schedule) is timed;
   bookkeeping and evaluation are outside the clock (on GPU the device is synchronised before reading it);
 - evaluation: at the start, every ``eval_every`` steps (else once per epoch) and at the end;
-- divergence: :class:`optbench.divergence.DivergenceMonitor` decides; a diverged trial stops there and is
-  recorded ``diverged`` with its step and reason; an exception marks it ``failed``; neither stops the study;
+- per-step records: kept as device tensors and read back once per chunk (:mod:`optbench.steplog`), so a
+  tiny step pays no ``.item()`` per value;
+- divergence: :class:`optbench.divergence.DivergenceMonitor` decides, fed every step's loss in order when a
+  chunk is read back; a diverged trial is cut back to its diverged step (records, counters and clock: at
+  most one chunk was computed past it) and recorded ``diverged`` with its step and reason; an exception
+  marks it ``failed``; neither stops the study;
 - at the end of a finished trial: the loss on a fixed training subset (for an honest generalization
   gap), the final weights, and the optional curvature diagnosis.
 
@@ -29,6 +33,7 @@ import torch
 from optbench.divergence import DivergenceMonitor
 from optbench.plan import TaskCache, total_steps
 from optbench.registry import Registry
+from optbench.steplog import EPOCH_END, ROWS, STEP, StepLog
 from optbench.summary import summary_row
 from optbench.tasks.base import Task
 from optbench.threads import choose_threads, machine_load
@@ -38,11 +43,12 @@ SUBSET_EXAMPLES = 4096  # training examples in the fixed subset evaluated at the
 SUBSET_CHUNK = 1024
 
 
-def _grad_norm(params: Sequence[torch.Tensor]) -> float:
+def _grad_norm(params: Sequence[torch.Tensor]) -> torch.Tensor | float:
+    """The global gradient norm, left on the device (read back with the chunk)."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, Any]:
@@ -60,8 +66,13 @@ class TrainingLoop:
         self.step, self.examples, self.clock, self.eval_clock = 0, 0, 0.0, 0.0
         self.steps_per_epoch, self.last_eval, self.last_eval_final = 1, 0, False
         self.epoch_losses: list[float] = []
+        self.log, self.step_losses = StepLog(), []  # entries not yet read back; this epoch's read-back losses
+        self.complete_step = 0  # the last step whose values were all logged (a crash may leave one partial)
         self.best_checkpoint_value: float | None = None
         self.best_state: dict[str, Any] | None = None
+        #: (step, value, state) of each new best since the last read-back, the one before it first: a
+        #: divergence found at read-back falls back to the last one taken at or before the diverged step
+        self.bests: list[tuple[int, float | None, dict[str, Any] | None]] = [(0, None, None)]
         self.final_state: dict[str, Any] | None = None
         self.diagnosis: dict[str, Any] | None = None
         self.facts: dict[str, Any] = {"load_avg_start": machine_load()}
@@ -69,8 +80,12 @@ class TrainingLoop:
         self.monitor = DivergenceMonitor()
 
     # bookkeeping ------------------------------------------------------------------------------
-    def record(self, name: str, value: float) -> None:
-        self.rows.append((self.step, self.step / self.steps_per_epoch, self.examples, self.clock, name, value))
+    def here(self) -> tuple[int, float, int, float]:
+        return self.step, self.step / self.steps_per_epoch, self.examples, self.clock
+
+    def record(self, name: str, value: Any) -> None:
+        """Log one value (a number or a 0-d tensor) at the current step; it reaches ``rows`` when read back."""
+        self.log.add(self.here(), ROWS, [(name, value)])
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -129,9 +144,10 @@ class TrainingLoop:
         metric, value = self.task.declared_metrics()[name], float(results[name])
         if self.best_checkpoint_value is None or metric.better(value, self.best_checkpoint_value):
             self.best_checkpoint_value, self.best_state = value, _cpu_state(self.model)
+            self.bests.append((self.step, value, self.best_state))
 
-    def train_step(self, indices: torch.Tensor | None) -> float:
-        """One timed update; returns the minibatch loss (at the parameters before the update)."""
+    def train_step(self, indices: torch.Tensor | None) -> torch.Tensor:
+        """One timed update; returns the minibatch loss (at the parameters before the update), on the device."""
         started = time.perf_counter()
         batch = self.full_batch if indices is None else self.task.train_batch(indices)
         factor = self.multiplier(self.step)
@@ -143,22 +159,18 @@ class TrainingLoop:
         self.optimizer.step()
         self.sync()
         self.clock += time.perf_counter() - started
-        return loss.item()
+        return loss.detach()
 
-    def after_step(self, loss: float, batch_examples: int) -> None:
+    def after_step(self, loss: torch.Tensor, batch_examples: int) -> None:
         self.step += 1
         self.examples += batch_examples
-        self.record("train_loss", loss)
-        self.record("lr", self.optimizer.param_groups[0]["lr"])
-        self.record("grad_norm", _grad_norm(self.params))
-        for name, value in self.task.step_metrics(self.model).items():
-            self.record(name, value)
+        values: list[tuple[str, Any]] = [("train_loss", loss), ("lr", self.optimizer.param_groups[0]["lr"])]
+        self.log.add(self.here(), STEP, values)
+        values.append(("grad_norm", _grad_norm(self.params)))  # logged first: a raising task keeps the rest
+        values.extend(self.task.step_metrics(self.model).items())
+        self.complete_step = self.step
         if self.options.on_step is not None and self.step % self.progress_every == 0:
             self.options.on_step(self.step, self.total_steps)
-        reason = self.monitor.update(self.step, loss)
-        if reason is not None:
-            self.status, self.diverged_step = "diverged", self.step
-            return
         noise = self.options.noise_scale
         if noise is not None and self.step % noise.every == 0:
             for name, value in noise.measure(self.task, self.model, self.batch_size, self.config.seed,
@@ -167,6 +179,40 @@ class TrainingLoop:
         if self.config.eval_every and self.step - self.last_eval >= self.config.eval_every \
                 and not self.out_of_budget():  # the last evaluation is finish()'s, on the full data
             self.evaluate()
+        if self.log.due(self.clock):
+            self.read_back()
+
+    def read_back(self) -> None:
+        """Move the logged entries into ``rows``, feeding each step's loss to the monitor in order. At a
+        diverged step, stop there: what was logged after it is dropped (at most one chunk) and the counters
+        and clock are set back to it, as if the monitor had stopped the trial at that step."""
+        for at, kind, values in self.log.drain(self.clock):
+            if kind == EPOCH_END:
+                self.end_epoch(at)
+                continue
+            self.rows.extend((*at, name, value) for name, value in values)
+            if kind == STEP:
+                self.step_losses.append(values[0][1])  # train_loss is logged first
+                if at[0] <= self.complete_step and self.monitor.update(at[0], values[0][1]) is not None:
+                    self.stop_diverged(at)
+                    return
+        self.bests = self.bests[-1:]
+
+    def stop_diverged(self, at: tuple[int, float, int, float]) -> None:
+        self.status, self.diverged_step = "diverged", at[0]
+        self.step, _, self.examples, self.clock = at
+        self.end_epoch(at)  # the diverged epoch's mean loss, as a stopped epoch records it
+        while self.bests[-1][0] > at[0]:  # an evaluation past the diverged step does not count
+            self.bests.pop()
+        _, self.best_checkpoint_value, self.best_state = self.bests[-1]
+
+    def end_epoch(self, at: tuple[int, float, int, float]) -> None:
+        """Record the mean of the finite losses of the epoch that ended at ``at``."""
+        finite = [v for v in self.step_losses if math.isfinite(v)]
+        self.step_losses = []
+        if finite:
+            self.epoch_losses.append(sum(finite) / len(finite))
+            self.rows.append((*at, "epoch_train_loss", self.epoch_losses[-1]))
 
     def out_of_budget(self) -> bool:
         seconds = self.config.budget.seconds
@@ -176,18 +222,13 @@ class TrainingLoop:
         """One pass over the training set (or what is left of the budget)."""
         if self.full_batch is None:
             permutation = torch.randperm(self.n, generator=self.order).to(self.device)
-        losses = []
         for start in range(0, self.n, self.batch_size):
             indices = None if self.full_batch is not None else permutation[start:start + self.batch_size]
-            loss = self.train_step(indices)
-            losses.append(loss)
-            self.after_step(loss, min(self.batch_size, self.n - start))
+            self.after_step(self.train_step(indices), min(self.batch_size, self.n - start))
             if self.status != "completed" or self.out_of_budget():
                 break
-        finite = [v for v in losses if math.isfinite(v)]
-        if finite:
-            self.epoch_losses.append(sum(finite) / len(finite))
-            self.record("epoch_train_loss", self.epoch_losses[-1])
+        if self.status == "completed":  # else the diverged epoch has ended at its diverged step
+            self.log.add(self.here(), EPOCH_END, [])
         if self.status == "completed" and not self.config.eval_every and self.last_eval != self.step \
                 and not self.out_of_budget():
             self.evaluate()  # once per epoch by default
@@ -221,6 +262,14 @@ class TrainingLoop:
             self.diagnosis = end_of_trial(self.options.diagnose, self.task, self.model, self.config.seed,
                                           self.record)
 
+    def _fail_after_read_back(self, exc: Exception) -> None:
+        try:
+            self.read_back()  # a step computed before the crash may have diverged: then that is the verdict
+        except Exception:  # noqa: BLE001 - reading back failed too: the original error is the one to report
+            pass
+        if self.status != "diverged":
+            self.fail(exc)
+
     def fail(self, exc: Exception) -> None:
         self.status = "failed"
         tb = traceback.extract_tb(exc.__traceback__)
@@ -237,10 +286,12 @@ class TrainingLoop:
             self.evaluate()
             while self.status == "completed" and not self.out_of_budget():
                 self.epoch()
+            self.read_back()  # every step's loss has been seen by the monitor before the trial is judged
             if self.status == "completed":
                 self.finish()
+                self.read_back()
         except Exception as exc:  # a crashing optimizer or task must not stop the study
-            self.fail(exc)
+            self._fail_after_read_back(exc)
         finally:
             if "threads_before" in self.facts:
                 torch.set_num_threads(self.facts["threads_before"])

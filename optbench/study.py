@@ -168,23 +168,34 @@ def as_spec(tasks: Any, optims: Any = None, *args: Any, **settings: Any) -> Stud
         raise SpecError(str(exc)) from None
 
 
-def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | None = None, workers: int = 1,
-            **settings: Any) -> Study:
+def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | None = None,
+            workers: int | str = 1, **settings: Any) -> Study:
     """Validate and plan a study, open its store, and record the run and the task declarations.
 
+    ``workers``: a number, or ``"auto"`` (chosen from the pending trials and the machine's free cores:
+    :func:`optbench.backends.choose_workers`); the choice is ``study.options.workers``, recorded with its
+    reason in the manifest.
+
     ``prepare(StudySpec(...))`` or ``prepare(tasks, optims, **fields of StudySpec)``."""
+    from optbench.backends import decide_workers, parse_workers
+    from optbench.forkserver import start_pool_early
+
     spec = as_spec(tasks, optims, **settings)
     registry = registry or load_registry(plugins=spec.plugins)
-    options = _options(spec, workers)
-    if workers > 1:  # the pool's fork server imports torch while we plan, instead of after
-        from optbench.forkserver import start_pool_early
-
+    workers = parse_workers(workers)
+    options = _options(spec, workers if isinstance(workers, int) else 1)
+    if isinstance(workers, int) and workers > 1:  # the pool's fork server imports torch while we plan
         start_pool_early(workers)
     cache = TaskCache(registry)
     configs = plan(spec, registry, cache)
     store = Store(spec.out if spec.out is not None else default_store_path(configs, spec.results_dir)).create()
     study = Study(configs, store, registry, options, _run_config(spec, configs, options, registry), spec.force,
                   {c.trial_id: planned_steps(c, cache.get(c.task, c.task_params)) for c in configs})
+    choice = decide_workers(workers, study.pending() if workers == "auto" else [], cache)
+    options.workers = choice.workers  # the thread policy divides the cores among them
+    study.run_config.update(workers=choice.workers, workers_reason=choice.reason)
+    if workers == "auto" and choice.workers > 1:
+        start_pool_early(choice.workers)
     if study.pending():  # a no-op rerun leaves the manifest as it was
         store.update_manifest(study.run_config)
     for config in {c.task_key: c for c in configs}.values():
@@ -208,7 +219,8 @@ def execute(study: Study, on_trial: OnTrial | None = None, backend: str = "seque
 
 
 def run(tasks: Any, optims: Any, *args: Any, progress: bool = False, registry: Registry | None = None,
-        backend: str = "sequential", workers: int = 1, address: str | None = None, **settings: Any) -> pd.DataFrame:
+        backend: str = "sequential", workers: int | str = 1, address: str | None = None,
+        **settings: Any) -> pd.DataFrame:
     """Run a study and return its trials table (one row per trial; ``.attrs['store']`` is the folder).
 
     ``settings`` are the fields of :class:`~optbench.plan.StudySpec` (schedules, batch_sizes, seeds, steps,
@@ -217,6 +229,7 @@ def run(tasks: Any, optims: Any, *args: Any, progress: bool = False, registry: R
         df = optbench.run("quadratic", "sgd,adam[lr=1e-3|1e-2]", seeds="0-2", steps=200)
     """
     study = prepare(as_spec(tasks, optims, *args, **settings), registry=registry, workers=workers)
+    workers = study.options.workers  # "auto" decided
     if progress:
         from optbench.console import run_with_progress
 

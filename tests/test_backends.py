@@ -383,3 +383,71 @@ def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
     assert b"rerun the same command" in err and b"Traceback" not in err
     assert _finished(out) == 1
     _wait_until(lambda: all(_gone(pid) for pid in helpers), 30, f"the run's helper processes {helpers} to exit")
+
+
+# --workers auto: the decision is pure (load, cores, estimated work in -> a number out); no timing here
+def test_auto_workers_take_the_free_cores_when_the_work_repays_the_pool() -> None:
+    from optbench.backends import choose_workers
+
+    big = [2.0] * 30  # 60 s of work in 30 trials
+    assert choose_workers(big, load=0.0, cores=2).workers == 2
+    assert choose_workers(big, load=0.2, cores=8).workers == 8
+    assert choose_workers(big, load=3.0, cores=8).workers == 5  # three cores are others'
+
+
+def test_auto_workers_stay_sequential_where_a_pool_cannot_pay() -> None:
+    from optbench.backends import POOL_STARTUP_S, choose_workers
+
+    one_busy = choose_workers([2.0] * 30, load=1.0, cores=2)  # one CPU-bound process beside us
+    assert one_busy.workers == 1 and "one free core" in one_busy.reason
+    tiny = choose_workers([0.05] * 8, load=0.0, cores=2)  # 0.4 s of work: the start-up alone costs more
+    assert tiny.workers == 1 and "not be repaid" in tiny.reason
+    assert choose_workers([100.0], load=0.0, cores=16).workers == 1  # one trial: nothing to share
+    # at the break-even point the pool is not chosen; well past it, it is
+    assert choose_workers([POOL_STARTUP_S] * 2, load=0.0, cores=2).workers == 1  # 2 × start-up of work
+    assert choose_workers([POOL_STARTUP_S] * 20, load=0.0, cores=2).workers == 2
+
+
+def test_auto_workers_count_the_longest_trial_not_only_the_total() -> None:
+    from optbench.backends import choose_workers
+
+    # one 60 s trial and a few short ones: a second worker saves at most the short ones' 3 s
+    assert choose_workers([60.0, 1.0, 1.0, 1.0], load=0.0, cores=2).workers == 1
+    assert choose_workers([1.0] * 60, load=0.0, cores=4).workers == 4
+
+
+def test_explicit_workers_stay_as_given_and_bad_values_are_user_errors() -> None:
+    from optbench.backends import parse_workers, resolve_workers
+
+    assert resolve_workers(3, [0.01], cores=2, load=5.0).workers == 3
+    assert resolve_workers("auto", [0.01], cores=2, load=0.0).workers == 1
+    assert parse_workers(" Auto ") == "auto" and parse_workers("4") == 4
+    for bad in ("0", "-1", "two", "1.5", True):
+        with pytest.raises(SpecError, match="--workers"):
+            parse_workers(bad)
+
+
+def test_the_work_estimate_grows_with_steps_and_model_size() -> None:
+    from optbench.backends import grid_work, trial_work
+    from optbench.plan import StudySpec, TaskCache, plan
+    from optbench.registry import load_registry
+
+    assert trial_work(1000, None, 10**6) > trial_work(1000, None, 10) > trial_work(10, None, 10) > 0
+    assert trial_work(10**9, 5.0, 10) <= 5.1  # a time budget bounds it
+    registry = load_registry()
+    cache = TaskCache(registry)
+    configs = plan(StudySpec("quadratic[dim=5,n=64],quadratic[dim=200,n=64]", "sgd", steps=100, seeds="0"),
+                   registry, cache)
+    small, large = grid_work(configs, cache)
+    assert large > small > 0
+
+
+def test_auto_workers_are_decided_at_prepare_and_recorded_with_their_reason(tmp_path: Path) -> None:
+    study = prepare(**GRID, out=tmp_path / "auto", workers="auto", threads=1)
+    manifest = optbench.load(tmp_path / "auto").manifest["runs"][-1]["config"]
+    assert study.options.workers == manifest["workers"] == 1  # a 40-step toy grid: never worth a pool
+    assert "not be repaid" in manifest["workers_reason"] or "one free core" in manifest["workers_reason"]
+    given = prepare(**GRID, out=tmp_path / "two", workers=2, threads=1)
+    assert given.options.workers == 2 and given.run_config["workers_reason"] == "as asked (--workers)"
+    with pytest.raises(SpecError, match="--workers"):
+        prepare(**GRID, out=tmp_path / "bad", workers="many")

@@ -143,3 +143,57 @@ def test_diagnosis_from_the_python_api_is_recorded(tmp_path) -> None:
     assert res.manifest["runs"][0]["config"]["noise_scale"] == "every=2"
     with pytest.raises(SpecError):
         run("saddle", "sgd", steps=5, out=tmp_path / "e", noise_scale="every=0")
+
+
+LATE_NAN = (
+    "import math, torch, optbench\n"
+    "class LateNaN(torch.optim.SGD):\n"
+    "    def __init__(self, params, lr=0.01, at=100, crash=0):\n"
+    "        super().__init__(params, lr=lr)\n"
+    "        self.at, self.crash, self.count = at, crash, 0\n"
+    "    def step(self, closure=None):\n"
+    "        self.count += 1\n"
+    "        if self.crash and self.count >= self.at + self.crash:\n"
+    "            raise RuntimeError('crashed after diverging')\n"
+    "        super().step(closure)\n"
+    "        if self.count >= self.at:\n"
+    "            with torch.no_grad():\n"
+    "                for group in self.param_groups:\n"
+    "                    for p in group['params']:\n"
+    "                        p.fill_(math.nan)\n"
+    "late = optbench.optimizer('late-nan', LateNaN, 'SGD that turns the weights into NaN after `at` steps')\n"
+)
+
+
+def _first_diverged_step(m: pd.DataFrame, factor: float = 10.0, scale: float = 1.0) -> int | None:
+    from optbench.divergence import DivergenceMonitor
+
+    monitor = DivergenceMonitor(factor, scale)
+    for step, loss in m[m.metric == "train_loss"][["step", "value"]].itertuples(index=False):
+        if monitor.update(int(step), float(loss)) is not None:
+            return int(step)
+    return None
+
+
+@pytest.mark.parametrize("at", [5, 100, 130])  # inside the first chunk of read-backs, and past chunk boundaries
+def test_a_divergence_found_when_a_chunk_is_read_back_is_recorded_at_its_own_step(tmp_path, at: int) -> None:
+    plugin = tmp_path / "late.py"
+    plugin.write_text(LATE_NAN)
+    trials = run("quadratic", f"late-nan[at={at}]", steps=400, plugins=[plugin], out=tmp_path / "d")
+    row = trials.iloc[0]
+    m = _metrics(trials.attrs["store"])
+    # the loss at step at+1 is the first taken at NaN weights: that is the step, and nothing after it is kept
+    assert row.status == "diverged" and row.diverged_step == at + 1 == row.steps
+    assert _first_diverged_step(m) == at + 1 and m.step.max() == at + 1
+    losses = m[m.metric == "train_loss"]
+    assert list(losses.step) == list(range(1, at + 2))
+    assert row.train_time == losses.time.iloc[-1] and row.examples == losses.examples.iloc[-1]
+
+
+def test_a_crash_after_an_unread_divergence_is_recorded_as_the_divergence(tmp_path) -> None:
+    plugin = tmp_path / "late.py"
+    plugin.write_text(LATE_NAN)
+    trials = run("quadratic", "late-nan[at=20,crash=3]", steps=400, plugins=[plugin], out=tmp_path / "c")
+    row = trials.iloc[0]
+    assert row.status == "diverged" and row.diverged_step == 21 and row.error is None
+    assert _metrics(trials.attrs["store"]).step.max() == 21

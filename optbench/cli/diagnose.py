@@ -22,9 +22,12 @@ def _fmt(value: Any) -> str:
 
 
 def _spectrum_rows(document: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(key, _fmt(document[key])) for key in ("loss", "grad_norm", "lambda_min", "lambda_max")]
-    se = f" ± {document['trace_stderr']:.3g}" if document["trace_stderr"] else " (exact)"
-    rows.append(("trace", _fmt(document["trace"]) + se))
+    bounds = document.get("error_bounds") or {}  # only=...: what was estimated, each with its error bound
+    rows = [(key, _fmt(document[key]) + (f" ± {bounds[key]:.2g}" if key in bounds else ""))
+            for key in ("loss", "grad_norm", "lambda_min", "lambda_max")]
+    if document.get("measured") is None:
+        se = f" ± {document['trace_stderr']:.3g}" if document["trace_stderr"] else " (exact)"
+        rows.append(("trace", _fmt(document["trace"]) + se))
     if document.get("negative_fraction") is not None:
         rows.append(("negative / positive eigenvalues",
                      f"{document['negative_fraction']:.3g} / {document['positive_fraction']:.3g} of them "
@@ -73,7 +76,8 @@ def render(document: dict[str, Any]) -> Any:
         return table
     tol = document["tolerances"]
     table.add_row("verdict", f"[bold]{document['verdict']}[/]  (‖g‖ ≤ {tol['grad_tol']:.3g}, "
-                  f"|λ| > {tol['eig_tol']:.3g})")
+                  f"|λ| > {tol['eig_tol']:.3g})" if document["verdict"] != "not assessed" else
+                  "not assessed (the second-derivative test needs both λ_min and λ_max)")
     for row in _spectrum_rows(document) + _escape_rows(document.get("escape")) + _cost_rows(document):
         table.add_row(*row)
     return table

@@ -44,8 +44,10 @@ def parse_threads(value: str) -> int | str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Data folder for tasks that take one (phoneme: a libriphone folder).")
-@click.option("--workers", "-j", type=int, default=1, show_default=True,
-              help="Run trials in N local processes (threads per worker: the cores divided among them).")
+@click.option("--workers", "-j", default="1", show_default=True,
+              help="Run trials in N local processes (threads per worker: the cores divided among them), or "
+                   "auto: as many as there are free cores, when the grid holds enough work to repay the "
+                   "pool's start-up (else 1); the choice and its reason go into the manifest.")
 @click.option("--backend", type=click.Choice(["sequential", "process", "ray"], case_sensitive=False),
               default="sequential", show_default=True, help="Where trials run (ray: pip install 'optbench[ray]').")
 @click.option("--address", default=None, help="Ray cluster address (auto, host:port, ray://host:port).")
@@ -57,20 +59,21 @@ def parse_threads(value: str) -> int | str:
 @click.option("--report", "write_report", is_flag=True, help="Write an HTML report into reports/ at the end.")
 @click.pass_context
 @user_errors
-def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugins: tuple[str, ...], workers: int,
+def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugins: tuple[str, ...], workers: str,
                 backend: str, address: str | None, write_report: bool, threads: str, **settings: object) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
-    if workers > 1 and backend.lower() != "ray":  # the workers' fork server imports torch while we do
+    # the workers' fork server imports torch while we do (``auto`` decides after planning; prepare checks)
+    if workers.isdigit() and int(workers) > 1 and backend.lower() != "ray":
         from optbench.forkserver import start_pool_early
 
-        start_pool_early(workers)
+        start_pool_early(int(workers))
     from optbench.console import console, run_with_progress, summary_table, verdict_lines
     from optbench.plan import StudySpec
     from optbench.study import execute, prepare
 
     spec = StudySpec(tasks, optims, threads=parse_threads(threads), **settings)  # type: ignore[arg-type]
     study = prepare(spec, registry=cli_registry(ctx, plugins), workers=workers)
-    where = {"backend": backend, "workers": workers, "address": address}
+    where = {"backend": backend, "workers": study.options.workers, "address": address}  # auto: decided
     try:
         if quiet:
             execute(study, **where)

@@ -4,7 +4,9 @@ This module owns :func:`diagnose` and its result :class:`Diagnosis`: the loss an
 and λ_max (exact or Lanczos), the trace, the fractions of negative and positive eigenvalues, the top-k
 eigenpairs and per-tensor λ_max when asked, a verdict with the tolerances used (:func:`classify`), the
 escape step along the negative-curvature direction at a saddle (:func:`escape_step`) and Keskar's
-ε-sharpness (:func:`epsilon_sharpness`). The linear algebra lives in :mod:`optbench.curvature.spectrum`.
+ε-sharpness (:func:`epsilon_sharpness`); and :func:`diagnose_extremes`, the cheap mode that estimates only
+the extreme eigenvalue(s) asked for (``only=lambda_max``) to a stated tolerance. The linear algebra lives in
+:mod:`optbench.curvature.spectrum`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from optbench.curvature.spectrum import (
     SpectralDensity,
     deflated_trace,
     exact_spectrum,
+    extreme_eigenvalues,
     group_lambda_max,
     lanczos,
     spectral_density,
@@ -78,9 +81,15 @@ class Diagnosis:
     top_eigenvalues: list[float] | None = None
     top_eigenvectors: torch.Tensor | None = field(default=None, repr=False)
     group_lambda_max: dict[str, float] | None = None
+    measured: list[str] | None = None  # the metrics a partial diagnosis (only=...) measured; None: all
+    error_bounds: dict[str, float] | None = None  # only=...: each extreme eigenvalue's error bound
 
     def metrics(self) -> dict[str, float]:
-        """The scalar results as metric rows for the long metrics table."""
+        """The scalar results as metric rows for the long metrics table (what was measured)."""
+        out = self._all_metrics()
+        return out if self.measured is None else {k: v for k, v in out.items() if k in self.measured}
+
+    def _all_metrics(self) -> dict[str, float]:
         out = {"hess_lambda_max": self.lambda_max, "hess_lambda_min": self.lambda_min,
                "hess_trace": self.trace, "hess_trace_stderr": self.trace_stderr,
                "diag_loss": self.loss, "diag_grad_norm": self.grad_norm}
@@ -269,3 +278,40 @@ def diagnose(task: Task, model: nn.Module, examples: int | None = None, seed: in
                      objective.n_examples, spectrum.trace, spectrum.trace_stderr, sharp, eigenvalues, escape,
                      spectral, cost, spectrum.notes, negative, positive, how, spectrum.top_values.tolist(),
                      spectrum.top_vectors, groups)
+
+
+#: ``only=`` values: which extreme eigenvalues a partial diagnosis estimates
+ONLY = {"lambda_max": ("max",), "lambda_min": ("min",), "lambda_min+lambda_max": ("min", "max"),
+        "lambda_max+lambda_min": ("min", "max")}
+
+
+def diagnose_extremes(task: Task, model: nn.Module, only: str, examples: int | None = None, seed: int = 0, *,
+                      tol: float = 1e-3, iters: int = 100, grad_tol: float = 1e-3, chunk_size: int = 4096,
+                      hvp_method: str = "auto") -> Diagnosis:
+    """Only the extreme eigenvalue(s) named by ``only`` (see :data:`ONLY`), each to a relative error bound
+    ``tol`` (:func:`~optbench.curvature.spectrum.extreme_eigenvalues`), plus the loss and gradient norm.
+
+    No trace, fractions, escape or sharpness; the verdict needs both ends, so with one it is "not assessed".
+    """
+    started = time.perf_counter()
+    device = next(model.parameters()).device
+    objective = Objective(task, model, example_indices(task, examples, seed, device), chunk_size, hvp_method)
+    loss, gradient = objective.loss_and_gradient()
+    grad_norm = float(torch.linalg.vector_norm(gradient))
+    ends = ONLY[only]
+    found = extreme_eigenvalues(objective.hvp, objective.dim, ends, tol, iters, seed, device)
+    lambda_min, lambda_max = found.values.get("min", math.nan), found.values.get("max", math.nan)
+    eig_tol = 1e-6 * max(abs(v) for v in found.values.values()) + 1e-9
+    verdict = classify(grad_norm, lambda_min, lambda_max, grad_tol, eig_tol) if len(ends) == 2 else "not assessed"
+    notes = [f"only {only}: Lanczos to a relative error bound of {tol:g} in {found.iterations} HVPs"]
+    if not found.converged:
+        notes.append(f"stopped after {iters} HVPs before reaching tol={tol:g}; bounds "
+                     + ", ".join(f"λ_{end} {bound:.3g}" for end, bound in found.bounds.items()))
+    cost = {"hvps": objective.counts["hvp"], "gradients": objective.counts["gradient"],
+            "losses": objective.counts["loss"], "seconds": time.perf_counter() - started}
+    measured = ["diag_loss", "diag_grad_norm"] + [f"hess_lambda_{end}" for end in ends]
+    top = [lambda_max] if "max" in ends else []
+    return Diagnosis(loss, grad_norm, lambda_min, lambda_max, verdict,
+                     {"grad_tol": grad_tol, "eig_tol": eig_tol, "tol": tol}, "lanczos-extreme", objective.dim,
+                     objective.n_examples, math.nan, math.nan, cost=cost, notes=notes, top_eigenvalues=top,
+                     measured=measured, error_bounds={f"lambda_{end}": b for end, b in found.bounds.items()})

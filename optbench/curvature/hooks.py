@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from optbench.curvature.diagnosis import Diagnosis, diagnose
+from optbench.curvature.diagnosis import ONLY, Diagnosis, diagnose, diagnose_extremes
 from optbench.curvature.noise import noise_scale
 from optbench.errors import SpecError, did_you_mean
 from optbench.spec import parse_value, split_top_level
@@ -59,6 +59,10 @@ class DiagnoseSettings:
     density: bool = False
     top_k: int = 1  # the k largest eigenpairs (values in the JSON; vectors only for d <= 64)
     per_layer: bool = False  # λ_max of each parameter tensor's diagonal Hessian block (≤ 40 HVPs per tensor)
+    #: only=lambda_max (or lambda_min, lambda_min+lambda_max): just those eigenvalues, each to a relative
+    #: error bound ``tol`` (default 1e-3), by Lanczos in at most lanczos_iters HVPs; nothing else
+    only: str | None = None
+    tol: float | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> DiagnoseSettings:
@@ -80,8 +84,22 @@ class DiagnoseSettings:
             raise SpecError(f"{option}: lanczos_tol must be a number in (0, 1), got {self.lanczos_tol!r}")
         if self.trace_probes < 2:
             raise SpecError(f"{option}: trace_probes must be >= 2, got {self.trace_probes}")
+        self._validate_only(option)
+
+    def _validate_only(self, option: str) -> None:
+        if self.only is not None and self.only not in ONLY:
+            raise SpecError(f"{option}: only must be one of {', '.join(ONLY)}, got {self.only!r}")
+        if self.tol is None:
+            return
+        if self.only is None:
+            raise SpecError(f"{option}: tol is the tolerance of only=...; the full diagnosis's is lanczos_tol")
+        if isinstance(self.tol, bool) or not isinstance(self.tol, (int, float)) or not 0 < self.tol < 1:
+            raise SpecError(f"{option}: tol must be a number in (0, 1), got {self.tol!r}")
 
     def run(self, task: Task, model: nn.Module, seed: int) -> Diagnosis:
+        if self.only is not None:
+            return diagnose_extremes(task, model, self.only, self.examples, seed, tol=self.tol or 1e-3,
+                                     iters=self.lanczos_iters, grad_tol=self.grad_tol)
         return diagnose(task, model, self.examples, seed, exact_max_params=self.exact_max_params,
                         lanczos_iters=self.lanczos_iters, lanczos_tol=self.lanczos_tol,
                         trace_probes=self.trace_probes, grad_tol=self.grad_tol,

@@ -157,3 +157,69 @@ def test_trace_deflated_by_the_lanczos_basis_is_unbiased_and_tighter(blobs) -> N
         plain = hutchinson_trace(objective, probes=32, seed=seed)
         assert abs(deflated.value - exact) < 3 * deflated.stderr
         assert 0 < deflated.stderr < plain.stderr / 2
+
+
+def _power_iteration_hvps(objective: Objective, exact_max: float, accuracy: float, seed: int = 0) -> int:
+    """HVPs PyHessian's power iteration (Yao et al. 2020, ``hessian.eigenvalues``: v ← Hv/‖Hv‖, λ = vᵀHv)
+    needs before its estimate is within ``accuracy`` (relative) of the exact λ_max."""
+    v = torch.randn(objective.dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    v = v / v.norm()
+    for count in range(1, 2001):
+        hv = objective.hvp(v).double()
+        if abs(float(hv @ v) - exact_max) <= accuracy * abs(exact_max):
+            return count
+        v = hv / hv.norm()
+    return 2001
+
+
+@pytest.mark.parametrize("tol", [1e-2, 1e-3, 1e-5])
+def test_lambda_max_alone_meets_its_tolerance_in_fewer_hvps_than_power_iteration(blobs, tol: float) -> None:
+    from optbench.curvature.spectrum import extreme_eigenvalues
+
+    task, model = blobs
+    _, values, _ = _exact(task, model)
+    exact_max = float(values[-1])
+    objective = Objective(task, model)
+    found = extreme_eigenvalues(objective.hvp, objective.dim, ("max",), tol=tol, iters=200)
+    error = abs(found.values["max"] - exact_max)
+    assert found.converged and found.iterations == objective.counts["hvp"] < objective.dim
+    assert found.values["max"] <= exact_max + 1e-12  # a Ritz value: from below
+    assert error <= found.bounds["max"] <= tol * abs(found.values["max"])  # the stated bound holds
+    # power iteration needs more HVPs to be as accurate (the equal-accuracy comparison, counts not time)
+    assert found.iterations < _power_iteration_hvps(Objective(task, model), exact_max, error / abs(exact_max))
+
+
+def test_both_ends_alone_come_from_one_lanczos_run_and_give_the_verdict(blobs) -> None:
+    from optbench.curvature.diagnosis import diagnose_extremes
+
+    task, model = blobs
+    _, values, _ = _exact(task, model)
+    both = diagnose_extremes(task, model, "lambda_min+lambda_max", tol=1e-6, iters=200)
+    full = diagnose(task, model, eps_steps=0)
+    assert both.lambda_min == pytest.approx(float(values[0]), rel=1e-5)
+    assert both.lambda_max == pytest.approx(float(values[-1]), rel=1e-5)
+    assert both.verdict == full.verdict and both.cost["hvps"] < full.cost["hvps"]
+    top = diagnose_extremes(task, model, "lambda_max", tol=1e-3)
+    assert top.verdict == "not assessed" and set(top.metrics()) == {"hess_lambda_max", "diag_loss",
+                                                                      "diag_grad_norm"}
+    assert top.cost["hvps"] < both.cost["hvps"] and top.error_bounds["lambda_max"] <= 1e-3 * top.lambda_max
+
+
+def test_only_and_its_tolerance_are_settings_with_one_line_errors() -> None:
+    settings = DiagnoseSettings.parse("only=lambda_max,tol=1e-4")
+    assert settings.only == "lambda_max" and settings.tol == 1e-4
+    for bad, message in (("only=lambda_mx", "only must be one of"), ("tol=1e-3", "tol is the tolerance of only"),
+                         ("only=lambda_max,tol=2", "tol must be a number in"),
+                         ("only=lambda_max,tol=true", "tol must be a number in")):
+        with pytest.raises(SpecError, match=message):
+            DiagnoseSettings.parse(bad)
+
+
+def test_a_trial_diagnosed_for_lambda_max_alone_records_only_what_it_measured(tmp_path) -> None:
+    import optbench
+
+    trials = optbench.run("logistic[dim=20]", "adam", steps=20, seeds="0", threads=1, out=tmp_path / "r",
+                          diagnose="only=lambda_max,tol=1e-3")
+    metrics = optbench.load(trials.attrs["store"]).metrics
+    assert {"hess_lambda_max", "diag_loss", "diag_grad_norm"} <= set(metrics.metric)
+    assert not {"hess_lambda_min", "hess_trace", "hess_trace_stderr"} & set(metrics.metric)
