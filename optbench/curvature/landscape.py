@@ -6,7 +6,11 @@ landscape=true``) and :func:`landscape`, which evaluates a task's mean loss on a
 
 - **lines** through θ along the unit eigenvectors of λ_max and λ_min (Lanczos, or eigh for small models),
   with the second-order Taylor model f + (gᵀu) t + ½ λ t² beside them (½ λ t² at a critical point) and the
-  second derivative measured at t = 0 by a Richardson-extrapolated central difference;
+  second derivative measured at t = 0 by a Richardson-extrapolated central difference in float64 with a
+  step of 5 % of the radius. A ReLU network's loss has kinks the Hessian does not see (it is the derivative
+  almost everywhere): a second difference over a step that crosses some of them measures them too, and
+  one over a tiny step is dominated by the few it happens to cross; at 5 % of the radius they average out
+  into the curvature the line actually has, which is what the figure shows;
 - a **plane** through θ spanned by two filter-normalised random directions (Li et al. 2018: each row of a
   ≥2-D weight, i.e. each output filter, rescaled to that row's norm in θ; 1-D tensors, biases and
   batch-norm scales/shifts, are set to zero as Li's default does; a model with only 1-D tensors gets each
@@ -23,14 +27,17 @@ eval mode. Evaluation is batched: ``chunk`` grid points per ``vmap``-ed ``functi
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 from torch.func import vmap
+from torch.utils._pytree import tree_map
 
 from optbench.curvature.objective import Objective, eval_mode, example_indices
 from optbench.curvature.spectrum import exact_spectrum, lanczos
@@ -38,6 +45,7 @@ from optbench.errors import SpecError
 from optbench.tasks.base import Task
 
 PLANES = ("auto", "random", "eigen", "axes")
+CURVATURE_STEP = 0.05  # f''(0)'s difference step, relative to the lines' radius (see the module docstring)
 
 
 @dataclass
@@ -194,8 +202,33 @@ def _radius(settings: LandscapeSettings, loss: float, eigen: Eigen) -> float:
     return math.sqrt(2 * max(abs(loss), 1.0) / sharpest)
 
 
+class _Float64Objective(Objective):
+    """The same loss on the same examples with the model and the batches' floating tensors in float64."""
+
+    def _batches(self) -> Iterator[tuple[Any, float]]:
+        for batch, weight in super()._batches():
+            yield tree_map(lambda t: t.double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t,
+                           batch), weight
+
+
+def float64_evaluator(evaluate: Evaluator) -> Evaluator:
+    """An evaluator in float64 (for second differences), or ``evaluate`` itself if the task cannot run so."""
+    objective = evaluate.objective
+    indices = torch.cat([chunk for chunk, _ in objective.chunks])
+    try:
+        precise = _Float64Objective(objective.task, copy.deepcopy(objective.model).double(), indices,
+                                    chunk_size=len(objective.chunks[0][0]))
+        precise.loss()
+    except (RuntimeError, TypeError, ValueError):  # a task that insists on its own dtype
+        return evaluate
+    return Evaluator(precise, evaluate.chunk)
+
+
 def curvature_at_zero(evaluate: Evaluator, theta: torch.Tensor, u: torch.Tensor, h: float) -> float:
-    """f'' at t = 0 along u: central differences at h and h/2, Richardson-extrapolated (error O(h⁴))."""
+    """f'' at t = 0 along u: central differences at h and h/2, Richardson-extrapolated (error O(h⁴)).
+
+    Meant for a float64 evaluator: in float32 the loss's rounding error is amplified by 1/h².
+    """
     values = evaluate(theta, u[None], torch.tensor([[-h], [-h / 2], [0.0], [h / 2], [h]], dtype=torch.float64))
     d_h = (values[4] - 2 * values[2] + values[0]) / h**2
     d_half = (values[3] - 2 * values[2] + values[1]) / (h / 2) ** 2
@@ -203,7 +236,8 @@ def curvature_at_zero(evaluate: Evaluator, theta: torch.Tensor, u: torch.Tensor,
 
 
 def line(evaluate: Evaluator, theta: torch.Tensor, gradient: torch.Tensor, loss: float, key: str, name: str,
-         eigenpair: tuple[float, torch.Tensor], radius: float, points: int) -> dict[str, Any]:
+         eigenpair: tuple[float, torch.Tensor], radius: float, points: int,
+         precise: Evaluator | None = None) -> dict[str, Any]:
     """The loss along θ + t u, t ∈ [−radius, radius], beside its second-order Taylor model."""
     value, vector = eigenpair
     u = _unit(vector)
@@ -211,10 +245,12 @@ def line(evaluate: Evaluator, theta: torch.Tensor, gradient: torch.Tensor, loss:
     measured = evaluate(theta, u[None], t[:, None])
     slope = float(gradient.double() @ u)
     quadratic = loss + slope * t + 0.5 * value * t**2
-    measured_curvature = curvature_at_zero(evaluate, theta, u, radius / 20)
+    precise = precise or evaluate
+    step = radius * CURVATURE_STEP
+    measured_curvature = curvature_at_zero(precise, theta, u, step)
     return {"key": key, "name": name, "eigenvalue": value, "slope": slope, "t": t.tolist(),
             "loss": measured.tolist(), "quadratic": quadratic.tolist(), "curvature_at_0": measured_curvature,
-            "curvature_step": radius / 20, "direction_norm": 1.0}
+            "curvature_step": step, "curvature_dtype": str(precise.objective.theta.dtype).removeprefix("torch.")}
 
 
 def plane(evaluate: Evaluator, theta: torch.Tensor, u: torch.Tensor, v: torch.Tensor, x: torch.Tensor,
@@ -331,10 +367,11 @@ def landscape(task: Task, model: nn.Module, seed: int, settings: LandscapeSettin
     loss, gradient = objective.loss_and_gradient()
     eigen = eigen_directions(objective, settings)
     radius = _radius(settings, loss, eigen)
+    precise = float64_evaluator(evaluate)
     lines = [line(evaluate, theta, gradient, loss, "top", f"eigenvector of λ_max = {eigen.top[0]:.4g}", eigen.top,
-                  radius, settings.line_points),
+                  radius, settings.line_points, precise),
              line(evaluate, theta, gradient, loss, "bottom", f"eigenvector of λ_min = {eigen.bottom[0]:.4g}",
-                  eigen.bottom, radius, settings.line_points)]
+                  eigen.bottom, radius, settings.line_points, precise)]
     planes = [chosen_plane(evaluate, theta, eigen, settings, radius)]
     notes = []
     if snapshots is not None and snapshots.shape[0] >= 3:
