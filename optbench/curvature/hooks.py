@@ -149,17 +149,18 @@ def end_of_trial(settings: DiagnoseSettings, task: Task, model: nn.Module, seed:
         record(name, value)
     document = {"point": "final", **result.to_dict()}
     if settings.landscape:  # the study writes it to landscape/<trial_id>.json
-        document["landscape"] = _landscape(task, model, seed)
+        document["landscape"] = _landscape(task, model, seed, settings.examples)
     return document
 
 
-def _landscape(task: Task, model: nn.Module, seed: int) -> dict[str, Any]:
-    """The end-of-trial landscape document (lines, plane, interpolation); a failure is its ``error``."""
+def _landscape(task: Task, model: nn.Module, seed: int, examples: int | None) -> dict[str, Any]:
+    """The end-of-trial landscape document (lines, plane, interpolation) on the diagnosis's examples; a
+    failure is its ``error``."""
     from optbench.curvature.landscape import LandscapeSettings, flat_weights, landscape
 
     try:
         with torch.random.fork_rng(devices=[]):
-            settings = LandscapeSettings(trajectory=False)
+            settings = LandscapeSettings(examples=examples, trajectory=False)
             init = flat_weights(task.init_model(seed)).to(next(model.parameters()).device)
             return {"point": "final", "weights": "end of training", **landscape(task, model, seed, settings, init)}
     except Exception as exc:  # noqa: BLE001 - recorded for the user, the trial itself succeeded

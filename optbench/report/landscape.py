@@ -123,18 +123,20 @@ def landscape_section(data: ReportData, task_label: str) -> dict[str, Any] | Non
     """The task's landscape figures (one per trial with a stored document), or None when it has none."""
     documents = _documents(data)
     trials = data.task_trials(task_label).sort_values(["config", "seed"])
-    shown, more = [], 0
+    shown, more, failed = [], 0, []
     for _, trial in trials.iterrows():
         # the report's trial ids carry their store's label ("store/id"); the documents' do not
         found = documents.get((str(trial["store"]), str(trial["trial_id"]).rpartition("/")[2]))
+        if found and "error" in found[0]:
+            failed.append(f"{trial['config']} · seed {trial['seed']}: {found[0]['error']}")
         if not found or "lines" not in found[0]:
             continue
         if len(shown) == MAX_TRIALS:
             more += 1
             continue
         shown.append({"svg": landscape_figure(found[0]), "caption": _caption(trial, found[0])})
-    if not shown:
+    if not shown and not failed:
         return None
     note = CAPTION + (f" {more} more trial(s) have landscapes: `optbench landscape STORE TRIAL --json`." if more
-                      else "")
+                      else "") + "".join(f" Not sliced: {text}." for text in failed)
     return {"figures": shown, "note": note}
