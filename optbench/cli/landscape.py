@@ -65,9 +65,11 @@ def landscape_command(ctx: click.Context, results: str, trial_id: str, at: str, 
     from rich.table import Table
 
     from optbench.console import console
+    from optbench.curvature.landscape import keep_freed_memory
     from optbench.curvature.landscape_stored import landscape_trial, parse_settings
 
     settings = parse_settings(settings_text)  # checked before any work
+    keep_freed_memory()  # this process is the command's own: see its docstring
     document = landscape_trial(results, trial_id, at, settings, cli_registry(ctx), threads)
     if as_json:
         click.echo(json.dumps(document))

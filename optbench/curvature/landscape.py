@@ -272,7 +272,7 @@ def _plane_kind(settings: LandscapeSettings, dim: int) -> str:
     return "axes" if dim == 2 else "random"
 
 
-def chosen_plane(evaluate: Evaluator, theta: torch.Tensor, eigen: Eigen, settings: LandscapeSettings,
+def chosen_plane(evaluate: Evaluator, theta: torch.Tensor, eigen: Eigen | None, settings: LandscapeSettings,
                  radius: float) -> dict[str, Any]:
     """(b): the plane of two filter-normalised random directions, of the top two eigenvectors, or of axes."""
     kind, n, dim = _plane_kind(settings, theta.numel()), settings.grid, theta.numel()
@@ -291,7 +291,7 @@ def chosen_plane(evaluate: Evaluator, theta: torch.Tensor, eigen: Eigen, setting
         return plane(evaluate, theta, u, v, x, y, key="random", x_name="filter-normalised random direction 1",
                      y_name="filter-normalised random direction 2", filter_norms=list(scale), notes=notes)
     if kind == "eigen":
-        if eigen.second is None:
+        if eigen is None or eigen.second is None:
             raise SpecError("plane=eigen needs two eigenvectors")
         u, v, _ = _orthonormal(eigen.top[1], eigen.second[1])
         return plane(evaluate, theta, u, v, _symmetric(radius, n), _symmetric(radius, n), key="eigen",
@@ -386,3 +386,23 @@ def landscape(task: Task, model: nn.Module, seed: int, settings: LandscapeSettin
             "interpolation": interp, "settings": asdict(settings), "notes": notes,
             "cost": {"hvps": eigen.hvps, "loss_evaluations": evaluate.evaluations,
                      "seconds": time.perf_counter() - started}}
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks up to 1 GiB instead of returning them to the OS (True when it did).
+
+    Each batched forward pass allocates activations of tens of MiB; glibc serves blocks that size with
+    fresh mmaps, so every one of them page-faults in anew, which costs more than the ReLU between the
+    matmuls (phoneme medium, 4096 frames, 48 points in chunks of 16, 2 threads, load ~6 on 2 cores: 78 ms a
+    point with it, 128 without; one unpaired run each). Process-wide, so only the
+    ``optbench landscape`` command (a process of its own) calls it, never the functions of this module.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mmap_threshold, trim_threshold = -3, -1  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD in <malloc.h>
+        return bool(libc.mallopt(mmap_threshold, 1 << 30)) and bool(libc.mallopt(trim_threshold, 1 << 30))
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the defaults stay
+        return False
