@@ -21,7 +21,7 @@ import torch
 
 from optbench.curvature.hooks import _parse_settings
 from optbench.curvature.landscape import LandscapeSettings, flat_weights, landscape
-from optbench.curvature.stored import ALIASES, POINTS, build_task, load_point, trial_config_from_row
+from optbench.curvature.stored import ALIASES, POINTS, load_point, load_weights, trial_config_from_row, weights_path
 from optbench.errors import OptbenchError
 from optbench.tasks.base import Task
 
@@ -70,15 +70,17 @@ def replay_snapshots(config: Any, registry: Any, task: Task, snapshots: int) -> 
     return torch.stack(taken), steps
 
 
-def _trajectory(store_path: Path, config: Any, registry: Any,
+def _trajectory(store_path: Path, config: Any, registry: Any, task: Task,
                 settings: LandscapeSettings) -> tuple[torch.Tensor | None, list[int], list[str]]:
-    """Replayed snapshots ending at the stored final weights, and notes on how well the replay matched."""
+    """Replayed snapshots ending at the stored final weights, and notes on how well the replay matched.
+
+    ``task`` is the one already built for the point (a phoneme task loads its data once, not per use)."""
     if not settings.trajectory:
         return None, [], []
-    task = build_task(config, registry)
     snapshots, steps = replay_snapshots(config, registry, task, settings.snapshots)
-    final = load_point(store_path, config, "final", registry)
-    stored = flat_weights(final.model).double() if final.model is not None else snapshots[-1]
+    path = weights_path(store_path, config.trial_id, "final")
+    stored = flat_weights(load_weights(task.init_model(config.seed), path)).double() if path.is_file() \
+        else snapshots[-1]
     gap = float((snapshots[-1] - stored).norm() / stored.norm().clamp_min(1e-300))
     notes = [f"trajectory: {len(steps)} snapshots from a replay of the training (the store keeps only "
              f"init, best and final weights); the replay ends {gap:.2g} (relative) from the stored final weights"]
@@ -118,7 +120,7 @@ def landscape_trial(store_path: str | Path, trial_id: str, at: str = "final",
             raise OptbenchError(f"trial {config.trial_id} has no stored final weights ({point.source.split(' (')[0]}"
                                 "); slice it --at init or --at best")
         init = flat_weights(point.task.init_model(config.seed))
-        snapshots, steps, notes = _trajectory(store.path, config, registry, settings)
+        snapshots, steps, notes = _trajectory(store.path, config, registry, point.task, settings)
         document = landscape(point.task, point.model, config.seed, settings, init, snapshots, steps)
     document = {"trial_id": config.trial_id, "point": at, "weights": point.source, **document}
     document["notes"] = notes + document["notes"]
