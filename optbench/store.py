@@ -11,6 +11,7 @@ Layout of a store folder::
     tasks/<task_key>.json        what each task configuration declares (metrics, headline, target) and, for
                                  2-D surfaces, the contour grid and critical points: reports read only this
     diagnosis/<name>.json        curvature diagnoses (``optbench.curvature``)
+    landscape/<name>.json        loss-landscape slices (``optbench.curvature.landscape``)
     tune.json                    the tuning protocol's outcome (``optbench.tune``)
     quarantine/                  unreadable trial or metric files moved aside on open (their trials rerun)
     index/                       a compacted copy of the finished trials and metrics, written when a study
@@ -309,7 +310,8 @@ class Store:
 
     def _remove_temporaries(self) -> None:
         for directory in (self.path, self.trials_dir, self.metrics_dir, self.checkpoints_dir,
-                          self.path / "tasks", self.path / "diagnosis", self.path / "index"):
+                          self.path / "tasks", self.path / "diagnosis", self.path / "landscape",
+                          self.path / "index"):
             for path in directory.iterdir() if directory.is_dir() else []:
                 if _TEMPORARY.search(path.name) and path.is_file():
                     path.unlink(missing_ok=True)
@@ -374,6 +376,10 @@ class Store:
     def write_diagnosis(self, name: str, document: dict[str, Any]) -> Path:
         """Write ``diagnosis/<name>.json`` (``name``: the trial id, or ``<trial_id>-<point>``)."""
         return self.write_json(f"diagnosis/{name}.json", document)
+
+    def write_landscape(self, name: str, document: dict[str, Any]) -> Path:
+        """Write ``landscape/<name>.json`` (``name``: the trial id, or ``<trial_id>-<point>``)."""
+        return self.write_json(f"landscape/{name}.json", document)
 
     def write_tuning(self, document: dict[str, Any]) -> Path:
         """Write ``tune.json``, the tuning protocol's outcome."""
@@ -442,6 +448,12 @@ class Store:
     def read_diagnoses(self) -> dict[str, dict[str, Any]]:
         """Every diagnosis of the store, keyed by name (the trial id for end-of-trial ones)."""
         directory = self.path / "diagnosis"
+        files = sorted(directory.glob("*.json")) if directory.is_dir() else []
+        return {path.stem: self._read_json(path, "JSON") for path in files}
+
+    def read_landscapes(self) -> dict[str, dict[str, Any]]:
+        """Every landscape document of the store, keyed by name (the trial id for final weights)."""
+        directory = self.path / "landscape"
         files = sorted(directory.glob("*.json")) if directory.is_dir() else []
         return {path.stem: self._read_json(path, "JSON") for path in files}
 

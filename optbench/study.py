@@ -106,6 +106,8 @@ class Study:
         if result.final_state is not None:
             self.store.write_checkpoint(trial_id, result.final_state, "final")
         if result.diagnosis is not None:
+            if "landscape" in result.diagnosis:  # --diagnose landscape=true: its own file
+                self.store.write_landscape(trial_id, {"trial_id": trial_id, **result.diagnosis.pop("landscape")})
             self.store.write_diagnosis(trial_id, result.diagnosis)
         self.store.write_trial(result.row, result.metrics)
 

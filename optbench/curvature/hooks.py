@@ -63,6 +63,7 @@ class DiagnoseSettings:
     #: error bound ``tol`` (default 1e-3), by Lanczos in at most lanczos_iters HVPs; nothing else
     only: str | None = None
     tol: float | None = None
+    landscape: bool = False  # loss slices around the final weights (optbench.curvature.landscape), no trajectory
 
     @classmethod
     def parse(cls, text: str | None) -> DiagnoseSettings:
@@ -76,7 +77,7 @@ class DiagnoseSettings:
             raise SpecError(f"{option}: examples must be an integer >= 1 or none, got {self.examples!r}")
         if not isinstance(self.top_k, int) or isinstance(self.top_k, bool) or self.top_k < 1:
             raise SpecError(f"{option}: top_k must be an integer >= 1, got {self.top_k!r}")
-        for name in ("density", "per_layer"):
+        for name in ("density", "per_layer", "landscape"):
             if not isinstance(getattr(self, name), bool):
                 raise SpecError(f"{option}: {name} must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.lanczos_tol, bool) or not isinstance(self.lanczos_tol, (int, float)) \
@@ -164,7 +165,24 @@ def end_of_trial(settings: DiagnoseSettings, task: Task, model: nn.Module, seed:
         return {"point": "final", "error": f"{type(exc).__name__}: {exc}"}
     for name, value in result.metrics().items():
         record(name, value)
-    return {"point": "final", **result.to_dict()}
+    document = {"point": "final", **result.to_dict()}
+    if settings.landscape:  # the study writes it to landscape/<trial_id>.json
+        document["landscape"] = _landscape(task, model, seed, settings.examples)
+    return document
+
+
+def _landscape(task: Task, model: nn.Module, seed: int, examples: int | None) -> dict[str, Any]:
+    """The end-of-trial landscape document (lines, plane, interpolation) on the diagnosis's examples; a
+    failure is its ``error``."""
+    from optbench.curvature.landscape import LandscapeSettings, flat_weights, landscape
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            settings = LandscapeSettings(examples=examples, trajectory=False)
+            init = flat_weights(task.init_model(seed)).to(next(model.parameters()).device)
+            return {"point": "final", "weights": "end of training", **landscape(task, model, seed, settings, init)}
+    except Exception as exc:  # noqa: BLE001 - recorded for the user, the trial itself succeeded
+        return {"point": "final", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def diagnosis_path(store_path: str | Path, trial_id: str) -> Path:

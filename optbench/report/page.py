@@ -29,6 +29,7 @@ from optbench import stats
 from optbench.judge import to_target_text
 from optbench.report import figures, setup, summary
 from optbench.report.data import ReportData
+from optbench.report.landscape import landscape_section
 from optbench.spec import format_number
 
 SORT_SCRIPT = """
@@ -369,6 +370,7 @@ def task_section(data: ReportData, task_label: str, palette: figures.Palette, us
         "leaderboard": leaderboard(data, task_label, palette),
         "convergence": figures.convergence(data, task_label, palette),
         "diagnosis": diagnosis_table(data, task_label),
+        "landscape": landscape_section(data, task_label),
         "schedules": figures.lr_schedules(data, task_label, palette),
         "batch_figure": figures.batch_size(data, task_label, palette, batch),
         "batch_table": batch_table(data, task_label, batch),
