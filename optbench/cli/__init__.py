@@ -15,6 +15,7 @@ import click
 from optbench.cli.check import check_command
 from optbench.cli.common import show_warnings_as_lines
 from optbench.cli.diagnose import diagnose_command
+from optbench.cli.export import export_command
 from optbench.cli.listing import list_command
 from optbench.cli.report import report_command
 from optbench.cli.run import run_command
@@ -37,7 +38,7 @@ def main(ctx: click.Context, plugins: tuple[str, ...]) -> None:
 
 
 for _command in (list_command, run_command, check_command, diagnose_command, report_command, tune_command,
-                 suite_group):
+                 suite_group, export_command):
     main.add_command(_command)
 
 
