@@ -97,5 +97,7 @@ def test_sensitivity_marks_diverged_lrs(results) -> None:
 def test_what_cannot_be_drawn_is_one_line(results) -> None:
     with pytest.raises(OptbenchError, match="no trial recorded 'accuracy'"):
         results.plot_curves("accuracy")
+    with pytest.raises(OptbenchError, match="x must be"):
+        results.plot_curves(x="wall")
     with pytest.raises(OptbenchError, match="by must be"):
         results.plot_profile(by="epochs")
