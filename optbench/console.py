@@ -25,9 +25,13 @@ from optbench.registry import Entry, Kind, Registry
 from optbench.spec import format_number, format_value
 
 if TYPE_CHECKING:  # the listing commands need neither pandas nor the study machinery
+    from collections.abc import Callable
+
     import pandas as pd
 
     from optbench.trial import TrialConfig, TrialResult
+
+    OnTrial = Callable[[TrialConfig, "TrialResult | None"], None]
 
 Study = Any  # an optbench.study.Study (not imported: the study module drives this one for run(progress=True))
 
@@ -112,9 +116,10 @@ class StudyProgress:
                                         f"{escape(str(detail))}", highlight=False)
 
 
-def run_with_progress(study: Study, **backend: Any) -> None:
+def run_with_progress(study: Study, on_trial: OnTrial | None = None, **backend: Any) -> None:
     """Execute a study with live progress (the study and the current trial, in steps, with ETAs).
 
+    ``on_trial``: another observer of each trial's start and end (e.g. ``--track``'s), called after the bars.
     ``backend`` is passed on to :func:`optbench.backends.execute` (``backend=``, ``workers=``, ``address=``).
     """
     pending = study.pending()
@@ -130,10 +135,18 @@ def run_with_progress(study: Study, **backend: Any) -> None:
         bars = StudyProgress(progress, study, pending)
         study.options.on_step = bars.on_step
         try:
-            execute(study, bars.on_trial, **backend)
+            execute(study, bars.on_trial if on_trial is None else _both(bars.on_trial, on_trial), **backend)
         finally:
             study.options.on_step = None
             progress.update(bars.current, visible=False)
+
+
+def _both(first: OnTrial, second: OnTrial) -> OnTrial:
+    def observe(config: TrialConfig, result: TrialResult | None) -> None:
+        first(config, result)
+        second(config, result)
+
+    return observe
 
 
 def _median_iqr(values: pd.Series) -> str:

@@ -213,6 +213,31 @@ class Results:
 
         return judge(self.trials, self.declarations(), self.metrics)
 
+    # seaborn figures for notebooks (optbench.plots); each returns the seaborn FacetGrid
+    def plot_curves(self, metric: str | None = None, x: str = "step") -> Any:
+        """``metric`` (default: each task's headline) per configuration: seed median, min–max band, target."""
+        from optbench.plots import plot_curves
+
+        return plot_curves(self, metric, x)
+
+    def plot_profile(self, by: str = "steps") -> Any:
+        """The performance profile ρ(τ) over the store's tasks with a target (``by``: steps or time)."""
+        from optbench.plots import plot_profile
+
+        return plot_profile(self, by)
+
+    def plot_kappa(self) -> Any:
+        """Steps to target against κ, log-log, with each optimizer's fitted slope."""
+        from optbench.plots import plot_kappa
+
+        return plot_kappa(self)
+
+    def plot_sensitivity(self) -> Any:
+        """Final headline value against the learning rate, per lr grid."""
+        from optbench.plots import plot_sensitivity
+
+        return plot_sensitivity(self)
+
 
 def _trial_file_problem(path: Path) -> str | None:
     """Why ``trials/<id>.parquet`` cannot be read as that trial's row (None when it can)."""

@@ -15,6 +15,7 @@ import click
 from optbench.cli.check import check_command
 from optbench.cli.common import show_warnings_as_lines
 from optbench.cli.diagnose import diagnose_command
+from optbench.cli.export import export_command
 from optbench.cli.landscape import landscape_command
 from optbench.cli.listing import list_command
 from optbench.cli.report import report_command
@@ -38,7 +39,7 @@ def main(ctx: click.Context, plugins: tuple[str, ...]) -> None:
 
 
 for _command in (list_command, run_command, check_command, diagnose_command, landscape_command, report_command,
-                 tune_command, suite_group):
+                 tune_command, suite_group, export_command):
     main.add_command(_command)
 
 

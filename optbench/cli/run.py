@@ -57,10 +57,14 @@ def parse_threads(value: str) -> int | str:
               help="Record the gradient noise scale B_simple every N steps (outside the clock).")
 @click.option("--force", is_flag=True, help="Rerun trials that are already in the store.")
 @click.option("--report", "write_report", is_flag=True, help="Write an HTML report into reports/ at the end.")
+@click.option("--track", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also log each finished trial's records as TensorBoard event files under DIR "
+                   "(pip install 'optbench[tensorboard]').")
 @click.pass_context
 @user_errors
 def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugins: tuple[str, ...], workers: str,
-                backend: str, address: str | None, write_report: bool, threads: str, **settings: object) -> None:
+                backend: str, address: str | None, write_report: bool, threads: str, track: str | None,
+                **settings: object) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
     # the workers' fork server imports torch while we do (``auto`` decides after planning; prepare checks)
     if workers.isdigit() and int(workers) > 1 and backend.lower() != "ray":
@@ -74,6 +78,10 @@ def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugin
     spec = StudySpec(tasks, optims, threads=parse_threads(threads), **settings)  # type: ignore[arg-type]
     study = prepare(spec, registry=cli_registry(ctx, plugins), workers=workers)
     where = {"backend": backend, "workers": study.options.workers, "address": address}  # auto: decided
+    if track is not None:
+        from optbench.tracking import TensorBoardTracker
+
+        where["on_trial"] = TensorBoardTracker(track)  # refused (one line) before any training
     try:
         if quiet:
             execute(study, **where)
