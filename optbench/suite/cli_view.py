@@ -1,29 +1,63 @@
-"""What ``optbench suite list`` and ``optbench suite score`` print (rich tables and plain-words notes)."""
+"""What ``optbench suite list`` and ``optbench suite score`` print (rich tables and plain-words notes).
+
+``suite list`` reads data only (the suite's JSON and its shipped baselines' ``suite.json``): it builds no
+task and imports neither torch nor pandas, so it answers at once. A workload's target is the one resolved
+when the baselines were made, while the workload's definition is unchanged since; otherwise the suite's own
+(when it gives one) or "declared by the task", which ``suite run`` resolves when it builds the task.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
 from optbench.console import console
-from optbench.registry import load_registry
-from optbench.suite.definition import load_suite
-from optbench.suite.scoring import Scored
+from optbench.suite.definition import SUITES_PACKAGE, Suite, Workload, load_suite
+
+if TYPE_CHECKING:
+    from optbench.suite.scoring import Scored
+
+
+def shipped_targets(suite: Suite) -> dict[str, dict[str, Any]]:
+    """Each unchanged workload's target as resolved for the shipped baselines (metric, value, direction,
+    description, source), by workload id; none for a suite without baselines or of another version."""
+    path = resources.files(SUITES_PACKAGE) / "baselines" / suite.name / "suite.json"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(document, dict) or document.get("version") != suite.version:
+        return {}
+    shipped = document.get("workloads") or {}
+    return {w.id: shipped[w.id]["target"] for w in suite.workloads
+            if isinstance(shipped.get(w.id), dict) and shipped[w.id].get("definition") == dict(w.__dict__)
+            and isinstance(shipped[w.id].get("target"), dict)}
+
+
+def _target_words(workload: Workload, shipped: dict[str, Any] | None) -> str:
+    if shipped is not None:
+        return f"{shipped['description']} [{shipped['source']}]"
+    if workload.target is not None:
+        why = workload.target.get("why") or f"{workload.target['metric']} reaching {workload.target['value']:g}"
+        return f"{why} [suite]"
+    return "declared by the task (resolved when it runs)"
 
 
 def workloads_table(suite_name: str) -> None:
     suite = load_suite(suite_name)
-    registry = load_registry()
+    targets = shipped_targets(suite)
     table = Table(title=f"{suite.name} (v{suite.version}): protocol {suite.protocol}, score τ = 1..{suite.tau_max:g}")
     for column in ("workload", "task", "batch", "budget", "target", "what"):
         table.add_column(column)
     for w in suite.workloads:
-        target = w.resolve_target(registry)
         budget = f"{w.steps} steps" if w.steps is not None else f"{w.epochs:g} epochs"
-        declared = escape(f"{target.description} [{target.source}]")
-        table.add_row(w.id, escape(w.task), str(w.batch_size), budget, declared, w.what)
+        table.add_row(w.id, escape(w.task), str(w.batch_size), budget, escape(_target_words(w, targets.get(w.id))),
+                      w.what)
     console.print(table)
 
 
