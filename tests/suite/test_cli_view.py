@@ -32,8 +32,8 @@ def test_suite_list_builds_no_task_and_imports_no_torch() -> None:
     code = ("import sys\nfrom optbench.cli import main\n"
             "try:\n    main(['suite', 'list'])\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
             "print('imported:', sorted({'torch', 'pandas'} & set(sys.modules)))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "imported: []"
     assert "phoneme-simple" in done.stdout and "validation accuracy ≥ 0.45" in done.stdout
