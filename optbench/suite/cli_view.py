@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
 
-from optbench.console import console
+from optbench.console import console, unbroken
 from optbench.suite.definition import SUITES_PACKAGE, Suite, Workload, load_suite
 
 if TYPE_CHECKING:
@@ -58,7 +59,20 @@ def workloads_table(suite_name: str) -> None:
         budget = f"{w.steps} steps" if w.steps is not None else f"{w.epochs:g} epochs"
         table.add_row(w.id, escape(w.task), str(w.batch_size), budget, escape(_target_words(w, targets.get(w.id))),
                       w.what)
-    console.print(table)
+    console.print(unbroken(table))
+
+
+def short_ids(ids: list[str]) -> dict[str, str]:
+    """Workload ids as column headers: a first word that several ids share becomes its initial
+    (quadratic-k100-noisy → q-k100-noisy, phoneme-simple → p-simple); ids unchanged if that is not unique."""
+    firsts = Counter(i.split("-")[0] for i in ids if "-" in i)
+    short = {i: i[0] + i[len(i.split("-")[0]):] if "-" in i and firsts[i.split("-")[0]] > 1 else i for i in ids}
+    return short if len(set(short.values())) == len(ids) else {i: i for i in ids}
+
+
+def _legend(short: dict[str, str]) -> str:
+    pairs = sorted({(v.split("-")[0], k.split("-")[0]) for k, v in short.items() if k != v})
+    return ", ".join(f"{initial} = {word}" for initial, word in pairs)
 
 
 def _steps(value: float) -> str:
@@ -74,14 +88,17 @@ def print_score(scored: Scored) -> None:
         name = escape(row.optimizer if row.tuned else f"{row.optimizer} (as given, untuned)")
         table.add_row(str(row.rank), name, f"{row.score:.3f}", f"{row.score_min:.3f}–{row.score_max:.3f}",
                       f"{row.reached}/{row.workloads}", str(row.source))
-    console.print(table)
+    console.print(unbroken(table))
+    short = short_ids([str(w) for w in scored.steps.columns])
     steps = Table(title="median steps to target over seeds (— = not reached by the median seed)")
     steps.add_column("optimizer")
     for workload in scored.steps.columns:
-        steps.add_column(workload, justify="right")
+        steps.add_column(escape(short[str(workload)]), justify="right")
     for optimizer, values in scored.steps.iterrows():
         steps.add_row(escape(str(optimizer)), *(_steps(v) for v in values))
-    console.print(steps)
+    console.print(unbroken(steps))
+    if _legend(short):
+        console.print(f"workloads: {_legend(short)} (suite list shows each id in full)")
     seeds = scored.trials.groupby("optimizer")["seed"].nunique()
     console.print(f"Seeds per optimizer: {seeds.min()}–{seeds.max()}; the seed range is the score from each seed "
                   "alone. Step counts reproduce bit-for-bit on the same torch version; times are machine-specific "

@@ -37,3 +37,51 @@ def test_suite_list_builds_no_task_and_imports_no_torch() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "imported: []"
     assert "phoneme-simple" in done.stdout and "validation accuracy ≥ 0.45" in done.stdout
+
+
+def test_suite_run_numbers_its_workloads_and_shows_progress_with_an_eta(tmp_path) -> None:
+    import re
+
+    from click.testing import CliRunner
+
+    from optbench.cli import main
+
+    result = CliRunner().invoke(main, ["suite", "run", "--optims", "sgd[lr=0.5]", "--workloads", "quadratic-k10",
+                                       "--out", str(tmp_path / "s"), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "workload 1/1: quadratic-k10" in result.output
+    assert re.search(r"study \(steps\).* 600/600 +100% +\d+:\d\d:\d\d eta \d+:\d\d:\d\d", result.output), result.output
+
+
+def test_score_columns_are_short_unique_workload_ids() -> None:
+    from optbench.suite.cli_view import short_ids
+
+    ids = [w.id for w in load_suite("lecture-v1").workloads]
+    short = short_ids(ids)
+    assert short["quadratic-k100-noisy"] == "q-k100-noisy" and short["phoneme-simple"] == "p-simple"
+    assert short["rosenbrock"] == "rosenbrock" and len(set(short.values())) == len(ids)
+    clash = ["quadratic-x", "quadratic-y", "q-x"]  # q-x twice: every id stays whole
+    assert short_ids(clash) == {i: i for i in clash}
+
+
+def test_suite_list_and_score_split_no_word_at_80_columns(monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from optbench import console as C
+    from optbench.suite import cli_view
+    from optbench.suite.scoring import score_stores
+
+    listing = {"workload", "budget", "target", "quadratic-k1000-noisy", "quadratic[kappa=1000,noise=0.01]",
+               "phoneme-medium", "validation"}
+    scores = {"optimizer", "reached", "q-k100-noisy", "rosenbrock", "adagrad", "q = quadratic"}
+    for command, words in ((lambda: cli_view.workloads_table("lecture-v1"), listing),
+                           (lambda: cli_view.print_score(score_stores([])), scores)):
+        out = Console(width=80, file=io.StringIO(), color_system=None)
+        monkeypatch.setattr(C, "console", out)
+        monkeypatch.setattr(cli_view, "console", out)
+        command()
+        text = out.file.getvalue()
+        assert max(len(line) for line in text.splitlines()) <= 80
+        assert not {w for w in words if w not in text}, text
