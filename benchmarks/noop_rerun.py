@@ -2,7 +2,9 @@
 
 The README's main job (``optbench run --tasks phoneme --optims adam,rmsprop``, three seeds, the built-in
 corpus) is made once into ``--store`` (one thread; minutes the first time), then rerun: every trial is in the
-store, so the command should only read it and print the table. Each command runs as ``python -m optbench``
+store, so the command should only read it and print the table. The same rerun with the store's
+``plans/`` removed first is what every rerun did before plans were remembered: plan (build the tasks, load
+the corpus, validate the optimizers), then find every trial stored. Each command runs as ``python -m optbench``
 in a new process; interleaved with it, round by round, the same run times two baselines: ``python -c
 "import optbench"`` (the package alone, lazy) and ``python -c "import torch, pandas"`` (what any command
 that trains or reads a store imports). Reported: median and range of wall seconds, the median's ratio to
@@ -35,9 +37,18 @@ def timed(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
+PLANNED = "no-op rerun, planned (plans/ removed)"
+
+
 def commands(store: Path) -> dict[str, list[str]]:
-    return {**BASELINES, "no-op rerun of the main job": [*MAIN_JOB, "--out", str(store)],
+    rerun = [*MAIN_JOB, "--out", str(store)]
+    return {**BASELINES, "no-op rerun of the main job": rerun, PLANNED: rerun,
             "optbench suite list": ["-m", "optbench", "suite", "list"]}
+
+
+def forget_plans(store: Path) -> None:
+    for plan in (store / "plans").glob("*.json"):
+        plan.unlink()
 
 
 def main() -> None:
@@ -56,6 +67,8 @@ def main() -> None:
     walls: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.repeats):
         for name, command in runs.items():
+            if name == PLANNED:
+                forget_plans(store)
             walls[name].append(timed(command, store.parent))
     load_after = os.getloadavg()[0]
     medians = {name: statistics.median(values) for name, values in walls.items()}
