@@ -47,7 +47,6 @@ SLOW: set[tuple[str, str]] = set()
 #: (file, text unique to the block) -> why it is expected to fail for now
 XFAIL: dict[tuple[str, str], str] = {
     ("README.md", "optbench tune -t"): "fixed on branch tuning",
-    ("docs/scale.md", "optbench tune -t"): "fixed on branch tuning",
 }
 
 
