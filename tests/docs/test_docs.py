@@ -43,7 +43,13 @@ SKIP: dict[tuple[str, str], str] = {
         "regenerates the shipped baselines: an hour of training (tests/suite/test_baselines.py replays a slice)",
 }
 #: (file, text unique to the block): blocks that take more than ~20 s (run all the same, also in CI)
-SLOW: set[tuple[str, str]] = set()
+SLOW: set[tuple[str, str]] = {
+    ("README.md", "--batch-sizes 16,full --seeds 0-2 --steps 100"),  # 72 trials, run twice (the no-op rerun)
+    ("README.md", "optbench predict results/main"),  # the main job (shared), predict, diagnose, a corpus
+    ("docs/phoneme.md", "optbench predict results/main"),
+    ("README.md", "optbench tune -t"),
+    ("docs/scale.md", "optbench tune -t"),
+}
 #: (file, text unique to the block) -> why it is expected to fail for now
 XFAIL: dict[tuple[str, str], str] = {
     ("README.md", "optbench tune -t"): "fixed on branch tuning",
