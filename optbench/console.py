@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -18,7 +19,8 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
+from rich.text import Text
 
 from optbench.errors import OptbenchError
 from optbench.registry import Entry, Kind, Registry
@@ -75,9 +77,67 @@ def print_problems(registry: Registry) -> None:
         err_console.print(f"[yellow]warning:[/yellow] {escape(str(problem))}", highlight=False, soft_wrap=True)
 
 
-def _columns() -> tuple:
-    return (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+#: what a progress line needs besides its description: a 12-wide bar, "120000/120000", "100%", two
+#: "0:00:00" clocks, "eta", and the spaces between the eight columns
+PROGRESS_FIXED = 12 + 13 + 4 + 7 + 3 + 7 + 7
+
+
+def _columns(width: int | None = None) -> tuple:
+    # The description is cut (with an ellipsis) to what the fixed columns leave, so that at 80 columns the
+    # counts, the elapsed time and the whole ETA stay on the line however long a trial's label is.
+    room = max((width or console.width) - PROGRESS_FIXED - 1, 8)
+    description = Column(width=room, no_wrap=True, overflow="ellipsis")
+    fixed = [Column(no_wrap=True) for _ in range(6)]
+    return (TextColumn("[bold]{task.description}", table_column=description),
+            BarColumn(bar_width=12, table_column=fixed[0]), MofNCompleteColumn(table_column=fixed[1]),
+            TaskProgressColumn(table_column=fixed[2]), TimeElapsedColumn(table_column=fixed[3]),
+            TextColumn("eta", table_column=fixed[4]), TimeRemainingColumn(table_column=fixed[5]))
+
+
+def _plain(cell: Any) -> str:
+    return (Text.from_markup(cell) if isinstance(cell, str) else cell if isinstance(cell, Text)
+            else Text(str(cell))).plain
+
+
+def _longest_word(cell: Any) -> int:
+    return max((len(word) for word in _plain(cell).split()), default=0)
+
+
+def _set_widths(table: Table, words: list[int], room: int) -> Table:
+    """Fix each column's width: its longest word, plus a share of the room left towards its longest line."""
+    lines = [max(len(line) for cell in (column.header, *column.cells) for line in _plain(cell).splitlines() or [""])
+             for column in table.columns]
+    needs = [max(line - word, 0) for line, word in zip(lines, words, strict=True)]
+    spare = room - sum(words)
+    for column, word, need in zip(table.columns, words, needs, strict=True):
+        column.width = word + (need if sum(needs) <= spare else need * spare // sum(needs))
+    return table
+
+
+def unbroken(table: Table, width: int | None = None) -> Table:
+    """``table`` laid out so that no word of a header or cell is split at ``width`` (default: the console's).
+
+    Every column gets at least its longest word (rich then wraps at spaces) and a share of what is left
+    towards its longest line. When the boxed table cannot fit that way, the same table without rules is
+    tried, and else one two-column block per row (header: value)."""
+    width = width or console.width
+    words = [max(_longest_word(column.header), *(_longest_word(cell) for cell in column.cells))
+             for column in table.columns]
+    if sum(words) + 3 * len(words) + 1 <= width:  # each column: its padding and one rule; one rule closes
+        return _set_widths(table, words, width - 3 * len(words) - 1)
+    if sum(words) + 2 * len(words) <= width:
+        compact = Table(*table.columns, title=table.title, box=None, padding=(0, 1), header_style="bold underline")
+        compact.rows = table.rows
+        return _set_widths(compact, words, width - 2 * len(words))
+    vertical = Table(title=table.title, show_header=False, box=box.SIMPLE, padding=(0, 1))
+    vertical.add_column(style="bold", no_wrap=True)
+    vertical.add_column()
+    for index in range(table.row_count):
+        for column in table.columns:
+            vertical.add_row(str(column.header), list(column.cells)[index])
+        if index < table.row_count - 1:
+            vertical.add_section()
+    return vertical
 
 
 class StudyProgress:
@@ -181,7 +241,7 @@ def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = No
                 "diverged", "failed"):
         table.add_column(col, justify="left" if col in ("task", "configuration") else "right", overflow="fold")
     if trials.empty:
-        return table
+        return unbroken(table)
     verdicts = judge(trials, declarations or {})
     judged = verdicts.trials
     shown = set(judged.loc[judged["trial_id"].isin(only), "config"]) if only is not None else None
@@ -195,7 +255,7 @@ def summary_table(trials: pd.DataFrame, declarations: dict[str, Any] | None = No
         table.add_row(escape(row.task_label), escape(row.config), str(row.seeds),
                       escape(f"{headline} {_final_text(row)}"), escape(to_target_text(row)),
                       escape(_median_iqr(steps_per_second)), str(row.diverged), str(row.failed))
-    return table
+    return unbroken(table)
 
 
 def verdict_lines(trials: pd.DataFrame, declarations: dict[str, Any] | None = None,

@@ -12,8 +12,10 @@ the identity of the code behind its entries (see :mod:`optbench.trial`).
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +285,40 @@ def plan(spec: StudySpec, registry: Registry | None = None, task_cache: TaskCach
             ))
     unique = {c.trial_id: c for c in configs}  # aliases or repeated specs collapse to one trial
     return list(unique.values())
+
+
+#: the StudySpec fields that decide which trials a study has (the rest say how and where they run)
+PLAN_FIELDS = ("tasks", "optims", "schedules", "batch_sizes", "seeds", "steps", "epochs", "seconds", "eval_every",
+               "data_dir", "plugins")
+
+
+def _source_stamp() -> list[tuple[str, int, int]]:
+    """Size and mtime of every optbench source file: planning code, task classes and entry defaults."""
+    root = Path(__file__).resolve().parent
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*.py"))
+
+
+def plan_key(spec: StudySpec, registry: Registry) -> str:
+    """A digest of everything :func:`plan` turns into trial ids without building a task.
+
+    The spec's planning fields, every registry entry's resolved parameters for the names used and its code
+    version, the working folder (relative data paths), the ``OPTBENCH_*`` variables and ``HOME`` (where data
+    and the built-in corpus are found), and optbench's own source files. Two calls with equal keys plan the
+    same trials, so a study whose trials are all stored can be answered from the store (see
+    :func:`optbench.study.prepare`). What it cannot see is the *content* of a data folder, which trial ids
+    never hashed either: they name data by its path (``data_source``).
+    """
+    entries = []
+    for kind, value in (("task", spec.tasks), ("optimizer", spec.optims), ("schedule", spec.schedules)):
+        for item in as_specs(value):
+            entry = registry.get(kind, item.name)  # type: ignore[arg-type]
+            entries.append((kind, entry.name, entry.code_version, entry.resolved(item.params)))
+    payload = {
+        "spec": {name: getattr(spec, name) for name in PLAN_FIELDS}, "entries": entries,
+        "cwd": os.getcwd(), "env": {k: v for k, v in os.environ.items() if k.startswith("OPTBENCH_") or k == "HOME"},
+        "source": _source_stamp(),
+    }
+    return hashlib.sha1(canonical_json(payload).encode()).hexdigest()[:16]
 
 
 def _product(optims: list, schedules: list, sizes: list, seeds: list[int]) -> Iterable[tuple]:

@@ -11,6 +11,7 @@ behind ``optbench run``.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import torch
 
 from optbench.declaration import declare
 from optbench.errors import OptbenchError, SpecError
-from optbench.plan import StudySpec, TaskCache, plan, total_steps
+from optbench.plan import StudySpec, TaskCache, plan, plan_key, total_steps
 from optbench.registry import Registry, load_registry
 from optbench.store import Store, safe_slug
 from optbench.tasks.base import Task
@@ -178,7 +179,9 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
     :func:`optbench.backends.choose_workers`); the choice is ``study.options.workers``, recorded with its
     reason in the manifest.
 
-    ``prepare(StudySpec(...))`` or ``prepare(tasks, optims, **fields of StudySpec)``."""
+    ``prepare(StudySpec(...))`` or ``prepare(tasks, optims, **fields of StudySpec)``. A study planned before
+    (same :func:`~optbench.plan.plan_key`) whose trials are all in its store is rebuilt from the store
+    instead: no task is built and no data loaded, so a rerun with nothing to do answers at once."""
     from optbench.backends import decide_workers, parse_workers
     from optbench.forkserver import start_pool_early
 
@@ -186,6 +189,10 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
     registry = registry or load_registry(plugins=spec.plugins)
     workers = parse_workers(workers)
     options = _options(spec, workers if isinstance(workers, int) else 1)
+    key = plan_key(spec, registry)
+    stored = None if spec.force else stored_study(spec, key, registry, options)
+    if stored is not None:
+        return stored
     if isinstance(workers, int) and workers > 1:  # the pool's fork server imports torch while we plan
         start_pool_early(workers)
     cache = TaskCache(registry)
@@ -202,7 +209,43 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
         store.update_manifest(study.run_config)
     for config in {c.task_key: c for c in configs}.values():
         store.write_task_info(config.task_key, task_info(config, cache.get(config.task, config.task_params)))
+    store.write_json(f"{PLANS}/{key}.json", {"trial_ids": [c.trial_id for c in configs]})
     return study
+
+
+#: where a store remembers which trials each planned study had (``plans/<plan key>.json``)
+PLANS = "plans"
+
+
+def _plan_file(spec: StudySpec, key: str) -> Path | None:
+    if spec.out is not None:
+        path = Path(spec.out) / PLANS / f"{key}.json"
+        return path if path.is_file() else None
+    results = Path(spec.results_dir)
+    found = sorted(results.glob(f"*/{PLANS}/{key}.json")) if results.is_dir() else []
+    return found[-1] if found else None
+
+
+def stored_study(spec: StudySpec, key: str, registry: Registry, options: Options) -> Study | None:
+    """The study planned under ``key`` when every one of its trials is in its store (none failed), its
+    configurations read back from the trial rows (each checked to hash to its id); else None."""
+    path = _plan_file(spec, key)
+    try:
+        wanted = json.loads(path.read_text())["trial_ids"] if path is not None else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not wanted:
+        return None
+    store = Store(path.parent.parent)
+    rows = {row["trial_id"]: row for row in store.read_trials().to_dict("records")} if store.exists() else {}
+    if any(i not in rows or rows[i].get("status") == "failed" for i in wanted):
+        return None
+    configs = [TrialConfig.from_row(rows[i]) for i in wanted]
+    if [c.trial_id for c in configs] != list(wanted):
+        return None
+    store.create()
+    return Study(configs, store, registry, options, _run_config(spec, configs, options, registry), False,
+                 {c.trial_id: None for c in configs})
 
 
 #: a store this big gets a read index when a study ends: below it, reading its files costs less (~0.3 s

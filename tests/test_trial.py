@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 import optbench
+from optbench.store import Store
+from optbench.tasks.base import Budget
 from optbench.trial import TrialConfig
 
 PLUGIN = """
@@ -71,3 +75,45 @@ def test_a_stored_row_rebuilds_its_configuration(tmp_path) -> None:
                           out=tmp_path / "s")
     row = trials.iloc[0].to_dict()
     assert TrialConfig.from_row(row).trial_id == row["trial_id"]
+
+
+BUDGETS = {  # every form a budget takes: steps, epochs as int and float, seconds as int and float, mixed
+    "steps": dict(steps=7), "steps-float": dict(steps=7.0), "epochs-int": dict(epochs=1),
+    "epochs-float": dict(epochs=1.0), "epochs-fraction": dict(epochs=0.25), "seconds-int": dict(seconds=30),
+    "seconds-float": dict(seconds=2.5), "all": dict(steps=3, epochs=2, seconds=60),
+}
+
+
+def _builtin_task_configs(budget: Budget) -> list[TrialConfig]:
+    from optbench.registry import load_registry
+
+    registry = load_registry(plugin_dir=None, entry_points=False)
+    adam, constant = registry.get("optimizer", "adam"), registry.get("schedule", "constant")
+    return [TrialConfig(task=entry.name, task_params=entry.resolved({}), task_label=entry.name,
+                        optimizer="adam", optimizer_params=adam.resolved({}), optimizer_label="adam",
+                        schedule="constant", schedule_params=constant.resolved({}), schedule_label="constant",
+                        batch_size="full" if entry.name == "quadratic" else 16, seed=0, budget=budget,
+                        eval_every=5, data_source="/data/corpus" if entry.name == "phoneme" else None,
+                        code={"optimizer": adam.code_version, "task": entry.code_version})
+            for entry in registry.list("task")]
+
+
+def test_every_builtin_task_and_budget_form_reads_back_to_its_own_id(tmp_path: Path) -> None:
+    """A trial written to the store and read back hashes to the id it was stored under (diagnose, predict)."""
+    configs = [c for form in BUDGETS.values() for c in _builtin_task_configs(Budget(**form))]
+    assert {c.task for c in configs} >= {"quadratic", "rosenbrock", "logistic", "phoneme"}
+    metrics = pd.DataFrame(columns=["trial_id", "step", "metric", "value"])
+    with Store(tmp_path / "s").create() as store:  # one store: rows with and without each budget column
+        for config in configs:
+            store.write_trial({**config.config_columns(), "status": "completed"}, metrics)
+    rows = Store(tmp_path / "s").read_trials().to_dict("records")
+    assert len(rows) == len({c.trial_id for c in configs})
+    for row in rows:
+        assert TrialConfig.from_row(row).trial_id == row["trial_id"], row["task"]
+
+
+def test_int_and_float_forms_of_a_budget_are_one_trial() -> None:
+    for whole, decimal in (("epochs-int", "epochs-float"), ("steps", "steps-float")):
+        ids = [[c.trial_id for c in _builtin_task_configs(Budget(**BUDGETS[form]))] for form in (whole, decimal)]
+        assert ids[0] == ids[1]
+    assert Budget(epochs=1).epochs == 1.0 and type(Budget(steps=7.0).steps) is int

@@ -55,7 +55,8 @@ def run_command(ctx: click.Context, optims: str, suite_name: str, workloads: str
     started = time.perf_counter()
     try:
         run_suite(suite, optims, out, workloads=workloads, registry=registry, threads=parse_threads(threads),
-                  backend=backend, workers=workers, address=address, device=device, say=click.echo)
+                  backend=backend, workers=workers, address=address, device=device, say=click.echo,
+                  progress=True)
     except KeyboardInterrupt:
         raise Interrupted(f"finished trials are kept in {out}; rerun the same command to resume") from None
     click.echo(f"suite {suite.name}: {count} workloads in {time.perf_counter() - started:.0f} s; "

@@ -97,9 +97,13 @@ def run_given(workload: Workload, spec: Spec, suite: Suite, out: Path, device: s
 
 
 def study_runner(threads: int | str, backend: str, workers: int, address: str | None,
-                 save_checkpoints: bool = False) -> Callable[[Any], None]:
-    """How each planned phase runs: the thread policy, backend and workers the user chose; no checkpoints."""
+                 save_checkpoints: bool = False, progress: bool = False) -> Callable[[Any], None]:
+    """How each planned phase runs: the thread policy, backend and workers the user chose; no checkpoints;
+    ``progress``: with the study's progress bars (steps and ETA) on the console."""
     from optbench.study import execute
+
+    if progress:
+        from optbench.console import run_with_progress as execute  # an observer: it executes the same study
 
     def run_study(study: Any) -> None:
         study.options.threads = threads  # tune's phases are planned with the defaults; the suite pins these
@@ -130,7 +134,8 @@ def split_optims(optims: str, registry: Registry) -> tuple[list[Spec], list[Spec
 
 def run_suite(suite: Suite, optims: str, out: str | Path, *, workloads: str | None = None,
               registry: Registry | None = None, threads: int | str = 1, backend: str = "sequential",
-              workers: int = 1, address: str | None = None, device: str = "cpu", say: Say | None = None) -> Path:
+              workers: int = 1, address: str | None = None, device: str = "cpu", say: Say | None = None,
+              progress: bool = False) -> Path:
     """Run ``optims`` through ``suite`` (or the ``workloads`` it matches) into the store at ``out``.
 
     Returns the store's path. Resumable: rerun to go on. The store records the whole suite's definition."""
@@ -142,13 +147,14 @@ def run_suite(suite: Suite, optims: str, out: str | Path, *, workloads: str | No
     if tuned:
         suite_protocol(suite)  # a bad protocol fails before any training
     targets = {w.id: w.resolve_target(registry) for w in chosen}  # every target checked before training
-    run_study = study_runner(threads, backend, workers, address)
+    run_study = study_runner(threads, backend, workers, address, progress=progress)
     record = _start_record(suite, out)
     record["definition"] = suite.to_json()
     record["runs"].append({"optims": optims, "threads": threads, "backend": backend, "workers": workers,
                            "started": _now(), "load_avg_start": list(os.getloadavg())})
     started = time.perf_counter()
-    for workload in chosen:
+    for number, workload in enumerate(chosen, 1):
+        say(f"workload {number}/{len(chosen)}: {workload.id}")
         clock = time.perf_counter()
         choices = (tune_workload(workload, tuned, suite, targets[workload.id], out, device, registry, run_study)
                    if tuned else [])

@@ -10,6 +10,7 @@ optimizers; the runner owns batching order, the clock and the store.
 from __future__ import annotations
 
 import abc
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,11 +25,24 @@ Batch = Any  # whatever train_batch returns and loss accepts (a tensor, a tuple 
 
 @dataclass(frozen=True)
 class Budget:
-    """How long a trial trains: the first limit reached ends it."""
+    """How long a trial trains: the first limit reached ends it.
+
+    Its numbers are canonical -- ``steps`` an int, ``epochs`` and ``seconds`` floats -- because a trial's id
+    hashes them and the store reads them back from float columns: ``epochs=1`` and ``epochs=1.0`` are one
+    budget and one trial.
+    """
 
     steps: int | None = None
     epochs: float | None = None
     seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        # whole-number checks belong to the planner (optbench.plan.check_budget); only the form is fixed here
+        for name, kind in (("steps", int), ("epochs", float), ("seconds", float)):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value) is not kind:
+                if kind is float or float(value).is_integer():
+                    object.__setattr__(self, name, kind(value))
 
     def is_empty(self) -> bool:
         return self.steps is None and self.epochs is None and self.seconds is None

@@ -94,6 +94,29 @@ def test_real_training_run_then_predict(with_corpus: Path, tmp_path: Path) -> No
     assert frame["Class"].tolist() == expected.tolist()
 
 
+@pytest.mark.slow
+def test_diagnose_and_predict_work_on_the_readme_main_jobs_trials(with_corpus: Path, tmp_path: Path) -> None:
+    """The README's main job (default phoneme budget: epochs=1, an int), then diagnose and predict its trials.
+
+    The store reads budgets back as floats: an id that hashed ``1`` and not ``1.0`` no longer matched.
+    """
+    runner, store = CliRunner(), str(tmp_path / "store")
+    result = runner.invoke(main, ["run", "--tasks", "phoneme", "--optims", "adam,rmsprop", "--seeds", "0",
+                                  "--threads", "1", "--out", store])
+    assert result.exit_code == 0, result.output
+    trials = optbench.load(store).trials
+    assert len(trials) == 2 and set(trials["budget_epochs"]) == {1.0} and set(trials["status"]) == {"completed"}
+    for trial_id in trials["trial_id"]:
+        result = runner.invoke(main, ["diagnose", store, trial_id, "--threads", "1", "--json", "--settings",
+                                      "examples=64,lanczos_iters=4,trace_probes=2,eps_steps=1"])
+        assert result.exit_code == 0, result.output
+        assert '"verdict"' in result.output and trial_id in result.output
+    out = tmp_path / "prediction.csv"
+    result = runner.invoke(main, ["predict", store, trials["trial_id"].iloc[0][:8], "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(out)) == PhonemeTask().data.test_frames().n_frames
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["predict", str(tmp_path), "abc"])
