@@ -104,8 +104,8 @@ FORMAT = 2
 
 RUNNER_METRICS = (
     TRAIN_LOSS,
-    Metric("subset_train_loss", "min", "training loss on a fixed training subset (evaluation mode)",
-           evaluated_on="a fixed subset of the training set, at the end"),
+    Metric("subset_train_loss", "min", "training loss (fixed subset)",
+           evaluated_on="a fixed subset of the training set in evaluation mode, at the end"),
 )
 RUNNER_TRACES = (
     Trace("lr", "learning rate"),
