@@ -212,13 +212,17 @@ def _log_locator(array: np.ndarray, exact: bool) -> matplotlib.ticker.Locator:
     return matplotlib.ticker.LogLocator(numticks=6)
 
 
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[:chars - 1] + "…"
+
+
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
     ax.set_xlabel(xlabel)
-    # wrapped, a long label grows sideways into the neighbouring panel's tick labels; the title says it in full
-    ax.set_ylabel(ylabel if len(ylabel) <= 40 else ylabel[:39] + "…")
+    # wrapped or long, a label runs into the neighbouring panel's tick labels; the tables name every metric in full
+    ax.set_ylabel(_cut(ylabel, 30))
     if title:
         # a fixed y: matplotlib otherwise measures every tick label on each draw to place the title
-        ax.set_title(title, fontsize=10, y=1.0, pad=6)
+        ax.set_title(_cut(title, 42), fontsize=10, y=1.0, pad=6)  # wider than its panel it runs over the next
     ax.grid(alpha=0.3)
 
 

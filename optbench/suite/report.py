@@ -75,10 +75,30 @@ def _shipped_manifest(suite: Suite) -> dict[str, Any]:
             "baselines": f"{suite.name} v{suite.version}"}
 
 
+def stored_task_infos(stores: list[str | Path]) -> dict[str, dict[str, Any]]:
+    """Per workload the stores ran: the task's declarations as a store recorded them, with the workload's
+    target as the suite run recorded it -- what the baselines' copy needs, without building the task."""
+    infos: dict[str, dict[str, Any]] = {}
+    for path in stores:
+        record, store = read_record(path), Store(path)
+        tasks, trials = store.read_task_infos(), store.read_trials()
+        keys = trials.set_index("trial_id")["task_key"].astype(str).to_dict() if not trials.empty else {}
+        for workload_id, workload in record["workloads"].items():
+            ids = [t for c in workload["choices"].values() for t in c["final_trials"] if t in keys]
+            if ids and keys[ids[0]] in tasks and workload_id not in infos:
+                target = workload["target"]
+                infos[workload_id] = {**tasks[keys[ids[0]]], "target": {
+                    k: target.get(k) for k in ("metric", "value", "description", "direction")}}
+    return infos
+
+
 def baselines_as_store(suite: Suite, dest: str | Path, registry: Registry | None = None,
-                       workloads: set[str] | None = None) -> Path:
-    """Lay the shipped baselines of ``suite`` (of ``workloads``, default all) out as a store at ``dest``."""
-    registry = registry or load_registry()
+                       workloads: set[str] | None = None, infos: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Lay the shipped baselines of ``suite`` (of ``workloads``, default all) out as a store at ``dest``.
+    ``infos``: task declarations by workload already at hand (:func:`stored_task_infos`); the others are
+    built through the registry (builtin tasks)."""
+    infos = infos or {}
+    registry = registry or (load_registry() if workloads is None or set(workloads) - set(infos) else None)
     results, curves = load_baselines(suite.name, suite.version), load_curves(suite.name)
     if results.empty:
         raise OptbenchError(f"no baselines are shipped for {suite.name}")
@@ -90,7 +110,9 @@ def baselines_as_store(suite: Suite, dest: str | Path, registry: Registry | None
         for workload_id, group in results.groupby("workload", sort=True):
             workload = workloads[workload_id]
             key = f"baseline-{workload_id}"
-            store.write_task_info(key, _task_info(workload, json.loads(group["task_params"].iloc[0]), registry))
+            info = infos.get(workload_id) or _task_info(workload, json.loads(group["task_params"].iloc[0]),
+                                                        registry)  # type: ignore[arg-type]
+            store.write_task_info(key, info)
             for _, row in group.iterrows():
                 metrics = curves[curves["trial_id"] == row["trial_id"]]
                 store.write_trial(_trial_row(row, key, workload.task_spec.label, metrics),
@@ -285,7 +307,7 @@ def suite_report(stores: list[str | Path] | str | Path, out: str | Path, suite: 
     labels = store_labels(stores)
     with tempfile.TemporaryDirectory(prefix="optbench-suite-report-") as folder:
         copies = [final_trials_store(s, Path(folder) / label) for s, label in zip(stores, labels, strict=True)]
-        baselines = baselines_as_store(suite, Path(folder) / "baselines", registry, ran)
+        baselines = baselines_as_store(suite, Path(folder) / "baselines", registry, ran, stored_task_infos(stores))
         data = load_stores([*copies, baselines])
         shown = dict(zip(labels, map(str, stores), strict=True))
         shown["baselines"] = f"the {suite.name} v{suite.version} baselines shipped with optbench"
