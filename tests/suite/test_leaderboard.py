@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -136,3 +137,23 @@ def test_bad_scoring_options_are_one_line(args: list[str], message: str) -> None
     result = CliRunner().invoke(main, ["suite", "score", *args])
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
+
+
+def _trials(rows: list[tuple[str, bool, str, int, float, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["optimizer", "tuned", "workload", "seed", "steps", "time_to_target"]).assign(
+        status="completed", source="test")
+
+
+def test_as_given_optimizers_are_ranked_apart_against_the_fastest_of_both_tracks() -> None:
+    from optbench.suite.scoring import _tracks
+
+    rows = [("a", True, "w", s, 10.0, 1.0) for s in (1, 2, 3)] + [("b", True, "w", s, 20.0, 0.5) for s in (1, 2, 3)]
+    rows += [("slow[lr=1e-5]", False, "w", s, 30.0, 3.0) for s in (1, 2, 3)]
+    table = _tracks(_trials(rows), 4.0, "steps").set_index("optimizer")
+    assert table.loc["a", "rank"] == 1 and table.loc["b", "rank"] == 2  # the tuned board is unchanged by it ...
+    assert table.loc["slow[lr=1e-5]", "track"] == "as given" and table.loc["slow[lr=1e-5]", "rank"] == 1
+    assert table.loc["slow[lr=1e-5]", "score"] == pytest.approx((4 - 3) / 3)  # ... which is 3x the fastest tuned
+    by_time = _tracks(_trials(rows), 4.0, "time_to_target").set_index("optimizer")
+    assert by_time.loc["b", "rank"] == 1 and by_time.loc["a", "score"] == pytest.approx((4 - 2) / 3)
+    narrow = _tracks(_trials(rows), 2.0, "steps").set_index("optimizer")
+    assert narrow.loc["b", "score"] == 0.0  # 2x the fastest: outside τ = 1..2
