@@ -39,6 +39,8 @@ STYLE = {
     "svg.fonttype": "none", "text.parse_math": False, "font.size": 10, "axes.titlesize": 11,
     "legend.fontsize": 9, "svg.hashsalt": "optbench", "figure.dpi": 100, "savefig.dpi": 100,
     "axes.formatter.useoffset": False, "axes.formatter.limits": (-4, 5),
+    # written into every text element's style: matplotlib's default list of 12 families is ~150 bytes each
+    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
 }
 F = TypeVar("F", bound=Callable[..., Any])
 _FIGURE_NUMBER = itertools.count()
@@ -111,8 +113,9 @@ def to_svg(fig: Figure) -> str:
     fig.savefig(buffer, format="svg", dpi=RASTER_DPI)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
-    # path coordinates to 0.1 px (matplotlib writes 6 decimals): a third of a page's bytes, invisible
-    text = re.sub(r' d="([^"]*)"', lambda m: ' d="' + _DECIMALS.sub(_round, m.group(1)) + '"', text)
+    # coordinates to 0.1 px (matplotlib writes 6 decimals): a third of a page's bytes, invisible
+    text = re.sub(r' (d|x|y|transform)="([^"]*)"',
+                  lambda m: f' {m.group(1)}="' + _DECIMALS.sub(_round, m.group(2)) + '"', text)
     # metadata holds the matplotlib version and date: noise in the page, and unstable across builds
     text = re.sub(r"<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
     prefix = f"f{next(_FIGURE_NUMBER)}-"
