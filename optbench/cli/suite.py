@@ -3,6 +3,8 @@ baselines (a thin click layer over :mod:`optbench.suite`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from optbench.cli.common import Interrupted, cli_registry, user_errors
@@ -63,23 +65,35 @@ def run_command(ctx: click.Context, optims: str, suite_name: str, workloads: str
                f"results: {out}\nscore it: optbench suite score {out}")
 
 
+def scoring_options(command: Any) -> Any:
+    """``--by`` and ``--tau-max``: AlgoPerf's choices, shared by ``suite score`` and ``suite report``."""
+    command = click.option("--tau-max", type=float, default=None,
+                           help="Integrate the profile over τ = 1..TAU_MAX (default: the suite's, 4).")(command)
+    return click.option("--by", type=click.Choice(["steps", "time"]), default="steps", show_default=True,
+                        help="Score steps to target, or the training clock to target (machine-specific)."
+                        )(command)
+
+
 @suite_group.command("score")
 @click.argument("stores", nargs=-1, type=click.Path(file_okay=False, exists=True))
 @click.option("--suite", "suite_name", default="lecture-v1", show_default=True,
               help="With no STORES: score the shipped baselines of this suite alone.")
 @click.option("--workloads", default=None, help='Score only these workloads (comma-separated globs).')
 @click.option("--no-baselines", is_flag=True, help="Score the stores alone, without the shipped baselines.")
+@scoring_options
 @click.option("--json", "as_json", type=click.Path(dir_okay=False), default=None, help="Also write the table here.")
 @user_errors
 def score_command(stores: tuple[str, ...], suite_name: str, workloads: str | None, no_baselines: bool,
-                  as_json: str | None) -> None:
+                  by: str, tau_max: float | None, as_json: str | None) -> None:
     """Score every optimizer in STORES (suite stores) and the shipped baselines by the performance profile.
 
-    With no STORES, the shipped baselines alone: the builtins' leaderboard."""
+    With no STORES, the shipped baselines alone: the builtins' leaderboard. Optimizers run as given (a fixed
+    lr) are ranked on a leaderboard of their own."""
     from optbench.suite.cli_view import print_score
     from optbench.suite.scoring import score_stores
 
-    scored = score_stores(list(stores), workloads=workloads, baselines=not no_baselines, suite_name=suite_name)
+    scored = score_stores(list(stores), workloads=workloads, baselines=not no_baselines, suite_name=suite_name,
+                          by=by, tau_max=tau_max)
     print_score(scored)
     if as_json:
         scored.write_json(as_json)
@@ -87,18 +101,21 @@ def score_command(stores: tuple[str, ...], suite_name: str, workloads: str | Non
 
 
 @suite_group.command("report")
-@click.argument("store", type=click.Path(file_okay=False, exists=True))
+@click.argument("stores", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
 @click.option("--suite", "suite_name", default="lecture-v1", show_default=True, help="Suite name or .json file.")
+@scoring_options
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="HTML file to write (default: reports/<store>-vs-baselines.html).")
-@click.pass_context
 @user_errors
-def report_command(ctx: click.Context, store: str, suite_name: str, out: str | None) -> None:
-    """One HTML report: STORE side by side with the shipped baselines, per workload and overall."""
+def report_command(stores: tuple[str, ...], suite_name: str, by: str, tau_max: float | None,
+                   out: str | None) -> None:
+    """One HTML page: the suite leaderboard of STORES (one or several users' suite stores) beside the shipped
+    baselines, then every workload side by side. Reads only the stores: no plugin is needed."""
     from pathlib import Path
 
     from optbench.suite.definition import load_suite
     from optbench.suite.report import suite_report
 
-    path = out or str(Path("reports") / f"{Path(store).name}-vs-baselines.html")
-    click.echo(f"report: {suite_report(store, path, load_suite(suite_name), cli_registry(ctx))}")
+    name = "+".join(Path(s).resolve().name for s in stores)[:150]
+    path = out or str(Path("reports") / f"{name}-vs-baselines.html")
+    click.echo(f"report: {suite_report(list(stores), path, load_suite(suite_name), by=by, tau_max=tau_max)}")

@@ -51,7 +51,11 @@ def build_report(stores: Sequence[str | Path], out: str | Path | None = None, ti
             data.verdicts.write_json(json_out)
         except OSError as exc:
             raise OptbenchError(f"cannot write {json_out}: {exc.strerror or exc}") from None
-    target = Path(out) if out is not None else default_report_path(stores)
+    return write_page(html, Path(out) if out is not None else default_report_path(stores))
+
+
+def write_page(html: str, target: Path) -> Path:
+    """Write a rendered page to ``target`` (folders made); an unwritable place is one clear error."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(html, encoding="utf-8")

@@ -39,6 +39,8 @@ STYLE = {
     "svg.fonttype": "none", "text.parse_math": False, "font.size": 10, "axes.titlesize": 11,
     "legend.fontsize": 9, "svg.hashsalt": "optbench", "figure.dpi": 100, "savefig.dpi": 100,
     "axes.formatter.useoffset": False, "axes.formatter.limits": (-4, 5),
+    # written into every text element's style: matplotlib's default list of 12 families is ~150 bytes each
+    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"],
 }
 F = TypeVar("F", bound=Callable[..., Any])
 _FIGURE_NUMBER = itertools.count()
@@ -95,12 +97,25 @@ def palette_for(data: ReportData) -> Palette:
     return Palette(data.trials["optimizer"], data.trials[["config", "optimizer"]])
 
 
+#: resolution of the rasterised parts of a figure (seed bands, filled contours): soft fills, so half the page's
+#: 100 dpi looks the same and costs a quarter of the bytes
+RASTER_DPI = 50
+_DECIMALS = re.compile(r"-?\d+\.\d{2,}")
+
+
+def _round(match: re.Match[str]) -> str:
+    return f"{float(match.group(0)):.1f}"
+
+
 def to_svg(fig: Figure) -> str:
     """The figure as an ``<svg>`` element with page-unique ids (every figure's ids get a prefix)."""
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg")
+    fig.savefig(buffer, format="svg", dpi=RASTER_DPI)
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
+    # coordinates to 0.1 px (matplotlib writes 6 decimals): a third of a page's bytes, invisible
+    text = re.sub(r' (d|x|y|transform)="([^"]*)"',
+                  lambda m: f' {m.group(1)}="' + _DECIMALS.sub(_round, m.group(2)) + '"', text)
     # metadata holds the matplotlib version and date: noise in the page, and unstable across builds
     text = re.sub(r"<metadata>.*?</metadata>", "", text, count=1, flags=re.S)
     prefix = f"f{next(_FIGURE_NUMBER)}-"
@@ -165,13 +180,28 @@ def set_scale(ax: Any, which: str, values: Iterable[float], prefer_log: bool = F
             axis.set_major_locator(_log_locator(array, prefer_log))
         elif wide and crowded:
             scale = "symlog"
-            setter("symlog", linthresh=float(np.quantile(nonzero, 0.05)))
+            linthresh = float(np.quantile(nonzero, 0.05))
+            setter("symlog", linthresh=linthresh)
+            axis.set_major_locator(_symlog_locator(array, linthresh))
     if scale == "linear":
         axis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=5))
     axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_plain))
     # no minor ticks: unlabelled anyway, and each is an artist that costs time to lay out and draw
     axis.set_minor_locator(matplotlib.ticker.NullLocator())
     return scale
+
+
+def _symlog_locator(array: np.ndarray, linthresh: float, per_side: int = 3) -> matplotlib.ticker.Locator:
+    """0 and at most ``per_side`` decades each side, largest first, skipping the decade at ``linthresh``:
+    matplotlib's default labels every decade, and the linear region is drawn one decade wide, so
+    "-1e-6", "0", "1e-6" (and the decades of a span of many) land on top of each other."""
+    ticks = [0.0]
+    for sign, side in ((1.0, array[array > 0]), (-1.0, -array[array < 0])):
+        if side.size == 0:
+            continue
+        decades = list(range(math.floor(math.log10(side.max())), math.ceil(math.log10(linthresh)), -1))
+        ticks += [sign * 10.0 ** d for d in decades[::max(1, math.ceil(len(decades) / per_side))]]
+    return matplotlib.ticker.FixedLocator(sorted(ticks))
 
 
 def _log_locator(array: np.ndarray, exact: bool) -> matplotlib.ticker.Locator:
@@ -185,12 +215,17 @@ def _log_locator(array: np.ndarray, exact: bool) -> matplotlib.ticker.Locator:
     return matplotlib.ticker.LogLocator(numticks=6)
 
 
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[:chars - 1] + "…"
+
+
 def _finish(ax: Any, xlabel: str, ylabel: str, title: str | None = None) -> None:
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel, wrap=True)
+    # wrapped or long, a label runs into the neighbouring panel's tick labels; the tables name every metric in full
+    ax.set_ylabel(_cut(ylabel, 30))
     if title:
         # a fixed y: matplotlib otherwise measures every tick label on each draw to place the title
-        ax.set_title(title, fontsize=10, y=1.0, pad=6)
+        ax.set_title(_cut(title, 42), fontsize=10, y=1.0, pad=6)  # wider than its panel it runs over the next
     ax.grid(alpha=0.3)
 
 

@@ -90,6 +90,25 @@ ENVIRONMENT_KEYS = ("optbench", "python", "torch", "numpy", "pandas", "platform"
                     "torch_threads", "load_avg", "gpu", "git_commit")
 
 
+def _load(run: dict[str, Any]) -> float | None:
+    value = run.get("config", {}).get("load_avg", run.get("environment", {}).get("load_avg"))
+    value = value[0] if isinstance(value, (list, tuple)) and value else value
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def runs_digest(manifest: dict[str, Any]) -> str:
+    """One line for a store's run history (a suite store records one run per tuning round): how many runs,
+    the first and last start, and the 1-minute load average range they started under."""
+    runs = manifest.get("runs", [])
+    if not runs:
+        return "no runs recorded"
+    starts = sorted(str(r.get("started", "?")) for r in runs)
+    loads = [x for x in map(_load, runs) if x is not None]
+    text = f"{len(runs)} run{'s' if len(runs) != 1 else ''}, started {starts[0]}"
+    text += f" to {starts[-1]}" if len(runs) > 1 else ""
+    return text + (f"; load average {min(loads):.1f}–{max(loads):.1f} at the starts" if loads else "")
+
+
 def stores_section(data: ReportData) -> list[dict[str, Any]]:
     """Per store: folder, dates, status counts and the folded run history (config and environment)."""
     stores = []
@@ -105,7 +124,7 @@ def stores_section(data: ReportData) -> list[dict[str, Any]]:
                 "config": [(k, _listing(v)) for k, v in sorted(config.items())],
                 "environment": [(k, _listing(env.get(k))) for k in ENVIRONMENT_KEYS if k in env]})
         trials = data.trials[data.trials["store"] == label]
-        stores.append({"label": label, "path": str(results.path),
+        stores.append({"label": label, "path": str(results.path), "digest": runs_digest(results.manifest),
                        "created": results.manifest.get("created", "?"),
                        "updated": results.manifest.get("updated", "?"), "runs": runs, "n_trials": len(trials),
                        "statuses": trials["status"].value_counts().to_dict()})

@@ -75,33 +75,48 @@ def _legend(short: dict[str, str]) -> str:
     return ", ".join(f"{initial} = {word}" for initial, word in pairs)
 
 
-def _steps(value: float) -> str:
-    return "—" if not math.isfinite(value) else f"{value:.0f}"
+def _steps(value: float, by: str = "steps") -> str:
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:.0f}" if by == "steps" else f"{value:.3g}"
+
+
+SEED_RANGE = ("seed range: the score from each seed index alone (the k-th seed on every workload) against the "
+              "fastest medians; the score itself is of the median seeds, and the profile's area is not linear "
+              "in the steps, so it can lie outside that range")
 
 
 def print_score(scored: Scored) -> None:
-    table = Table(title=f"{scored.suite} v{scored.version} score: area under the performance profile over steps "
-                        f"to target, τ = 1..{scored.tau_max:g} (1 = fastest everywhere)")
-    for column in ("rank", "optimizer", "score", "seed range", "targets reached", "source"):
-        table.add_column(column)
-    for row in scored.table.itertuples():
-        name = escape(row.optimizer if row.tuned else f"{row.optimizer} (as given, untuned)")
-        table.add_row(str(row.rank), name, f"{row.score:.3f}", f"{row.score_min:.3f}–{row.score_max:.3f}",
-                      f"{row.reached}/{row.workloads}", str(row.source))
-    console.print(unbroken(table))
+    measure = "steps" if scored.by == "steps" else "training time (machine-specific)"
+    for track, part in scored.table.groupby("track", sort=False):
+        title = (f"{scored.suite} v{scored.version} score, {track}: area under the performance profile over "
+                 f"{measure} to target, τ = 1..{scored.tau_max:g} (1 = fastest everywhere)")
+        table = Table(title=title)
+        for column in ("rank", "optimizer", "score", "seed range", "targets reached", "source"):
+            table.add_column(column)
+        for row in part.itertuples():
+            table.add_row(str(row.rank), escape(str(row.optimizer)), f"{row.score:.3f}",
+                          f"{row.score_min:.3f}–{row.score_max:.3f}", f"{row.reached}/{row.workloads}",
+                          escape(str(row.source)))
+        console.print(unbroken(table))
     short = short_ids([str(w) for w in scored.steps.columns])
-    steps = Table(title="median steps to target over seeds (— = not reached by the median seed)")
+    unit = "steps" if scored.by == "steps" else "seconds"
+    steps = Table(title=f"median {unit} to target over seeds (— = not reached by the median seed)")
     steps.add_column("optimizer")
     for workload in scored.steps.columns:
         steps.add_column(escape(short[str(workload)]), justify="right")
     for optimizer, values in scored.steps.iterrows():
-        steps.add_row(escape(str(optimizer)), *(_steps(v) for v in values))
+        steps.add_row(escape(str(optimizer)), *(_steps(v, scored.by) for v in values))
     console.print(unbroken(steps))
     if _legend(short):
         console.print(f"workloads: {_legend(short)} (suite list shows each id in full)")
     seeds = scored.trials.groupby("optimizer")["seed"].nunique()
-    console.print(f"Seeds per optimizer: {seeds.min()}–{seeds.max()}; the seed range is the score from each seed "
-                  "alone. Step counts reproduce bit-for-bit on the same torch version; times are machine-specific "
-                  "and not scored.")
+    console.print(f"Seeds per optimizer: {seeds.min()}–{seeds.max()}; {SEED_RANGE}.")
+    if "as given" in set(scored.table["track"]):
+        console.print("As given (run with a fixed lr, no search budget): ranked apart from the tuned optimizers, "
+                      "against the fastest median of either.")
+    console.print("Step counts reproduce bit-for-bit on the same torch version; " + (
+        "times are machine-specific and not scored (--by time scores them)." if scored.by == "steps" else
+        "this score is of the training clock: machine-specific, comparable only on one machine at one load."))
     for note in scored.notes:
         console.print(f"note: {note}")

@@ -200,6 +200,8 @@ def _write_record(out: Path, record: dict[str, Any], elapsed: float) -> None:
     store.write_json(SUITE_FILE, record)
     choices = [{**c["tuning"], "search_trials": c["search_trials"], "final_trials": c["final_trials"]}
                for w in record["workloads"].values() for c in w["choices"].values() if c["tuned"]]
+    from optbench.tune import significance  # the judge's verdict on each workload's fresh seeds, as tune writes
+
     store.write_json("tune.json", {"protocol": record["definition"]["protocol"], "final_seeds": record["final_seeds"],
-                                   "store": str(out), "choices": choices, "significance": [],
-                                   "suite": record["suite"]})
+                                   "store": str(out), "choices": choices, "suite": record["suite"],
+                                   "significance": significance(store, choices) if choices else []})

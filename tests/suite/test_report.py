@@ -22,7 +22,7 @@ def test_the_report_shows_my_final_trials_next_to_the_baselines(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", re.sub(r"<svg.*?</svg>", " ", page.read_text(), flags=re.S)))
     assert "mine vs the lecture-v1 baselines" in text
-    assert "mine: sgd[lr=" in text and "baselines-lecture-v1: momentum[" in text  # both sides, labelled
+    assert "mine: sgd[lr=" in text and "baselines: momentum[" in text  # both sides, labelled
     assert "Task double-well" in text and "Task rosenbrock" not in text  # only the workloads that were run
     assert len(optbench.load(store).trials) > 3  # the store holds the search trials too ...
     assert "one seed: no noise estimate" not in text  # ... but only the fresh-seed finals are compared

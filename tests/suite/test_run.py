@@ -73,7 +73,7 @@ def test_score_ranks_the_untuned_tiny_step_last(store: Path, tmp_path: Path) -> 
     table = json.loads((tmp_path / "score.json").read_text())["table"]
     assert [r["optimizer"] for r in table][-1] == "sgd[lr=1e-05]"
     assert table[-1]["score"] == 0.0 and table[0]["score"] > 0
-    assert "as given, untuned" in output and "no baselines are shipped for mini" in output
+    assert "As given (run with a fixed lr" in output and "no baselines are shipped for mini" in output
 
 
 def test_a_rerun_resumes_without_training(store: Path) -> None:
