@@ -47,7 +47,7 @@ def test_run_then_rerun_finishes_at_once(tmp_path: Path) -> None:
     (["--batch-sizes", "0"], "batch size must be >= 1"),
     (["--tasks", "quadratic[kappa=0.5]"], "kappa (condition number) must be >= 1"),
     (["--tasks", "quadratik"], "did you mean 'quadratic'"),
-    (["--out", "/proc/version/sub"], "cannot write results to /proc/version/sub"),
+    (["--out", "/proc/version/sub"], "cannot write to --out /proc/version/sub"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     base = {"--tasks": "quadratic", "--optims": "sgd", "--steps": "5"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optbench.cli.common import Interrupted, cli_registry, user_errors
+from optbench.cli.common import Interrupted, check_writable, cli_registry, user_errors
 
 
 def threads_option(command: click.Command) -> click.Command:
@@ -54,12 +54,15 @@ def parse_threads(value: str) -> int | str:
 @click.option("--noise-scale", "noise_scale", default=None, metavar="every=N[,small=b,chunks=k]",
               help="Record the gradient noise scale B_simple every N steps (outside the clock).")
 @click.option("--force", is_flag=True, help="Rerun trials that are already in the store.")
+@click.option("--insist", is_flag=True,
+              help="Run a step budget above the limit (10,000,000 steps per trial) without a --time bound.")
 @click.option("--report", "write_report", is_flag=True, help="Write an HTML report into reports/ at the end.")
 @click.pass_context
 @user_errors
 def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugins: tuple[str, ...], workers: int,
                 backend: str, address: str | None, write_report: bool, threads: str, **settings: object) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
+    check_writable(settings["out"] or "results")  # before anything is built or trained
     if workers > 1 and backend.lower() != "ray":  # the workers' fork server imports torch while we do
         from optbench.forkserver import start_pool_early
 
