@@ -383,3 +383,27 @@ def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
     assert b"rerun the same command" in err and b"Traceback" not in err
     assert _finished(out) == 1
     _wait_until(lambda: all(_gone(pid) for pid in helpers), 30, f"the run's helper processes {helpers} to exit")
+
+
+def test_a_ray_start_that_fails_is_one_line_and_leaves_nothing_running(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """ray.init raising (as it does when its processes start too slowly on a loaded machine): one line, exit 2,
+    and ray.shutdown() called for what the half-finished start left running."""
+    from click.testing import CliRunner
+
+    from optbench.cli import main
+
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'optbench[ray]')")
+    shutdowns: list[bool] = []
+
+    def timed_out(*args: object, **kwargs: object) -> None:
+        raise Exception("The current node timed out during startup. This could happen because ...\nmore")
+
+    monkeypatch.setattr(ray, "init", timed_out)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda: shutdowns.append(True))
+    result = CliRunner().invoke(main, ["run", "-t", "quadratic[dim=3]", "-o", "sgd", "--steps", "5", "--seeds", "0",
+                                       "--threads", "1", "-q", "--backend", "ray", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: cannot start a local Ray: The current node timed out during startup")
+    assert result.output.count("\n") == 1 and "nothing was run" in result.output and shutdowns == [True]
