@@ -214,7 +214,7 @@ def test_workers_are_forks_of_a_warm_fork_server(tmp_path: Path) -> None:
     execute(study, on_trial, workers=2)
     server = forkserver.parent_of_workers("forkserver")
     assert parents == {server} and server != os.getpid()
-    assert forkserver.PRELOAD == ["optbench.pool_server"]  # which imports torch._dynamo too
+    assert forkserver.PRELOAD == ["optbench.forkserver", "optbench.pool_server"]  # pool_server: torch._dynamo too
 
 
 def test_backends_need_only_the_study_protocol(tmp_path: Path) -> None:
@@ -407,3 +407,57 @@ def test_a_ray_start_that_fails_is_one_line_and_leaves_nothing_running(tmp_path:
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: cannot start a local Ray: The current node timed out during startup")
     assert result.output.count("\n") == 1 and "nothing was run" in result.output and shutdowns == [True]
+
+
+# ---------------------------------------------------------------------------------------------
+# the fork server dies with its driver at every point of its start-up
+# ---------------------------------------------------------------------------------------------
+
+# a preload module that records where the server got to (and its pid), then either goes on or blocks for ever
+MARKER = """import os, threading
+with open(os.path.join(os.environ["OPTBENCH_TEST_MARKS"], "{name}.tmp"), "w") as f:
+    f.write(str(os.getpid()))
+os.rename(os.path.join(os.environ["OPTBENCH_TEST_MARKS"], "{name}.tmp"),
+          os.path.join(os.environ["OPTBENCH_TEST_MARKS"], "{name}"))
+if {block}:
+    threading.Event().wait()  # an import that never ends
+"""
+# where the server is when the driver is killed: the preloads it is given, and the marker to wait for
+START_UP_POINTS = {
+    "importing torch": ["optbench.forkserver", "mark_before_torch", "optbench.pool_server"],
+    "stuck in an import": ["optbench.forkserver", "mark_stuck"],
+    "serving": ["optbench.forkserver", "optbench.pool_server", "mark_ready"],
+}
+DRIVER = """import sys
+import optbench.forkserver as fs
+fs.PRELOAD[:] = sys.argv[1:]
+fs.start_pool_early(2)
+sys.stdin.read()  # until killed
+"""
+
+
+@pytest.mark.parametrize("point", list(START_UP_POINTS))
+def test_the_fork_server_dies_with_its_driver_at_any_point_of_its_start_up(point: str, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    for name, block in (("mark_before_torch", False), ("mark_stuck", True), ("mark_ready", False)):
+        (tmp_path / f"{name}.py").write_text(MARKER.format(name=name, block=block))
+    preload = START_UP_POINTS[point]
+    env = {**os.environ, "OPTBENCH_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(optbench.__file__).parents[1])])}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, *preload], env=env, stdin=subprocess.PIPE,
+                              start_new_session=True)
+    marker = marks / preload[-1 if point != "importing torch" else 1]
+    server = None
+    try:
+        _wait_until(lambda: marker.exists() or driver.poll() is not None, 120, f"the fork server to reach {point}")
+        assert driver.poll() is None, "the driver ended before the server reached the point"
+        server = int(marker.read_text())
+        assert not _gone(server)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+        _wait_until(lambda: _gone(server), 120, f"the fork server (pid {server}) to exit after its driver died")
+    finally:  # what a failure left behind: the processes this test started, by pid
+        for pid in (driver.pid, server):
+            if pid is not None and not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
