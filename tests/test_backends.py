@@ -165,7 +165,7 @@ def _kill_a_worker_during(out: Path, rng: random.Random) -> tuple[BaseException 
         (in_flight.discard if result else in_flight.add)(config.trial_id)
         events.append(1)
         if len(events) == kill_at + 1:
-            os.kill(rng.choice(_worker_pids()), signal.SIGKILL)
+            _kill_one_of(_worker_pids(), rng)
 
     return _run_in_thread(lambda: execute(study, on_trial, workers=2)), in_flight
 
@@ -255,25 +255,82 @@ def test_twenty_worker_kills_never_hang_lose_or_duplicate(sequential_store: Path
     assert "WorkerDied" in outcomes
 
 
+# An optimizer whose first step, in a pool worker, records the worker's pid and waits for a gate file the test
+# controls: a victim chosen from these markers is certainly alive and busy when it is killed (a worker picked
+# from the process table may have finished its last trial and exited in between: the old flake). The gate is
+# read from the environment, so the file, and so the trials' identity, is the same in every run.
+GATE_PLUGIN = """
+import multiprocessing, os, pathlib, time, torch, optbench
+
+
+class Gated(torch.optim.SGD):
+    def step(self, closure=None):
+        gate = os.environ.get("OPTBENCH_TEST_GATE")
+        if gate and multiprocessing.parent_process() is not None and not self.state.get("passed"):
+            pathlib.Path(gate, f"waiting-{os.getpid()}").write_text("")
+            while not pathlib.Path(gate, "open").exists():  # until the test opens it (or kills us)
+                time.sleep(0.02)
+            self.state["passed"] = True
+        return super().step(closure)
+
+
+gated = optbench.optimizer("gated", lambda params, lr=0.1: Gated(params, lr=lr), "SGD behind a gate (tests)")
+"""
+# 6 trials; the 2 gated ones never finish while the gate is closed, the others may finish before the kill
+GATED_GRID = {**GRID, "optims": "sgd[lr=0.01],gated[lr=0.1],adam"}
+
+
+@pytest.fixture(scope="module")
+def gate_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    plugin = tmp_path_factory.mktemp("gate") / "gate.py"
+    plugin.write_text(GATE_PLUGIN)
+    return plugin
+
+
+@pytest.fixture(scope="module")
+def gated_sequential_store(gate_plugin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gated-sequential") / "store"
+    execute(prepare(**GATED_GRID, out=out, plugins=[str(gate_plugin)]))  # the gate only stops pool workers
+    return out
+
+
+def _gated_cli(out: Path, plugin: Path) -> list[str]:
+    command = _cli(out)
+    command[command.index(GRID["optims"])] = GATED_GRID["optims"]
+    return [*command, "--plugin", str(plugin)]
+
+
+def _launch_gated(out: Path, plugin: Path, gate: Path, waiting: int) -> tuple[subprocess.Popen, list[int]]:
+    """Start the gated CLI run; return once ``waiting`` workers wait at the gate, with their pids."""
+    gate.mkdir(exist_ok=True)
+    env = {**os.environ, "OPTBENCH_TEST_GATE": str(gate)}
+    proc = subprocess.Popen(_gated_cli(out, plugin), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    markers = lambda: sorted(gate.glob("waiting-*"))  # noqa: E731
+    _wait_until(lambda: len(markers()) >= waiting or proc.poll() is not None, 180, f"{waiting} workers at the gate")
+    assert proc.poll() is None, proc.communicate()
+    return proc, [int(path.name.split("-")[1]) for path in markers()]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", ["driver", "worker", "fork server"])
-def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, sequential_store: Path, tmp_path: Path) -> None:
+def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, gate_plugin: Path, gated_sequential_store: Path,
+                                                        tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    proc = _launch(out, wait_for=1)
-    assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
+    proc, waiting = _launch_gated(out, gate_plugin, tmp_path / "gate", waiting=1)
     if victim == "driver":
         os.killpg(proc.pid, signal.SIGKILL)  # the whole run dies mid-study, as on an OOM kill or power loss
         proc.wait(timeout=30)
-    else:  # a worker, or the fork server its workers came from (they die with it)
-        victims = _pool_workers(proc.pid) if victim == "worker" else _fork_server(proc.pid)
-        assert victims
-        os.kill(victims[-1], signal.SIGKILL)
+    else:  # a worker waiting at the gate (alive until the gate opens), or the fork server it came from
+        victims = waiting[:1] if victim == "worker" else _fork_server(proc.pid)
+        assert len(victims) == 1
+        os.kill(victims[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 2 and b"worker process died" in err and b"Traceback" not in err
         assert b"while running trial " in err and len(err.strip().splitlines()) == 1
     assert _finished(out) < 6
-    subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)
-    _assert_same_store(sequential_store, out)
+    subprocess.run(_gated_cli(out, gate_plugin), check=True, capture_output=True, timeout=120)  # no gate now
+    _assert_same_store(gated_sequential_store, out)
 
 
 def _cmdline(pid: int) -> str:
@@ -284,12 +341,9 @@ def _cmdline(pid: int) -> str:
 
 
 @pytest.mark.slow
-def test_killing_the_driver_ends_its_workers(tmp_path: Path) -> None:
-    out = tmp_path / "orphans"
-    proc = _launch(out, wait_for=1)
-    assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
-    workers = _pool_workers(proc.pid)
-    assert len(workers) == 2
+def test_killing_the_driver_ends_its_workers(gate_plugin: Path, tmp_path: Path) -> None:
+    proc, workers = _launch_gated(tmp_path / "orphans", gate_plugin, tmp_path / "gate", waiting=2)
+    assert len(workers) == 2 and sorted(workers) == sorted(_pool_workers(proc.pid))  # both busy at the gate
     children = _children(proc.pid) + workers  # and multiprocessing's resource tracker and fork server
     os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
     proc.wait(timeout=30)
@@ -301,6 +355,18 @@ def test_killing_the_driver_ends_its_workers(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def _kill_one_of(pids: list[int], rng: random.Random) -> bool:
+    """SIGKILL a random one of ``pids`` that is still alive; False when all had exited already (a worker
+    stops as soon as it has no trial left, so any pid read from the process table may be gone by now)."""
+    for pid in rng.sample(pids, len(pids)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            return True
+        except ProcessLookupError:
+            continue
+    return False
+
+
 @pytest.mark.slow
 def test_chaos_twenty_random_kills_of_driver_or_worker(sequential_store: Path, tmp_path: Path) -> None:
     rng = random.Random(2026)
@@ -309,12 +375,11 @@ def test_chaos_twenty_random_kills_of_driver_or_worker(sequential_store: Path, t
         proc = _launch(out, wait_for=min(_finished(out) + rng.choice([0, 1, 1, 2]), 5))
         if proc.poll() is None:
             victim = rng.choice(["driver", "worker"])
-            workers = _pool_workers(proc.pid)
-            if victim == "driver" or not workers:
-                os.kill(proc.pid, signal.SIGKILL)
-            else:
-                os.kill(rng.choice(workers), signal.SIGKILL)
-            kills += 1
+            if victim == "worker" and _kill_one_of(_pool_workers(proc.pid), rng):
+                kills += 1
+            elif proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)  # the driver waits for its workers: alive until killed
+                kills += 1
         proc.communicate(timeout=120)
         assert proc.returncode in (0, 2, -signal.SIGKILL), proc.returncode
         if _finished(out) == 6:  # done: it must equal an uninterrupted run; go on with a fresh store
