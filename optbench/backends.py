@@ -113,6 +113,7 @@ def validate_backend(backend: str, workers: int, address: str | None) -> str:
         raise SpecError(f"--workers must be >= 1, got {workers}")
     if address is not None and backend != "ray":
         raise SpecError(f"--address {address!r} is for --backend ray, not {backend!r}")
+    _ray_host_port(address)
     if backend == "sequential" and workers > 1:
         return "process"
     return backend
@@ -375,17 +376,25 @@ def _ray_init(address: str | None, num_cpus: int | None) -> bool:
 RAY_CONNECT_TIMEOUT = 10.0
 
 
-def _check_reachable(address: str | None) -> None:
-    """Refuse at once a ``host:port`` nothing listens on (``auto`` and ``ray://`` addresses are Ray's to find)."""
-    import socket
-
+def _ray_host_port(address: str | None) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` address; None for none, ``auto`` and ``ray://`` (Ray's to find)."""
     if not address or address == "auto" or "://" in address:
-        return
+        return None
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise SpecError(f"--address must be auto, host:port or ray://host:port, got {address!r}")
+    return host, int(port)
+
+
+def _check_reachable(address: str | None) -> None:
+    """Refuse at once a ``host:port`` nothing listens on."""
+    import socket
+
+    where = _ray_host_port(address)
+    if where is None:
+        return
     try:
-        socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT).close()
+        socket.create_connection(where, timeout=RAY_CONNECT_TIMEOUT).close()
     except OSError as exc:
         raise OptbenchError(f"cannot connect to Ray at {address}: {exc.strerror or exc or 'timed out'} (is "
                             "`ray start --head` running there?); nothing was run") from None

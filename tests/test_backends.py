@@ -24,6 +24,9 @@ from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
 from optbench.study import execute, prepare
 
+#: the bound on every wait for another process: only there so a hang fails instead of freezing the suite, so
+#: generous (at load 19 on 2 cores a CLI run's start-up alone took minutes); never what a test measures
+DEADLINE = 900
 GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40, "seeds": "0"}
 VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "wall_time", "steps_per_second", "finished_at", "threads",
                           "threads_reason", "load_avg_start", "time_to_target"]
@@ -133,11 +136,11 @@ def _cli(out: Path) -> list[str]:
 def _launch(out: Path, wait_for: int) -> subprocess.Popen:
     """Start the CLI run in its own session and return once ``wait_for`` trials are in the store."""
     proc = subprocess.Popen(_cli(out), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_until(lambda: _finished(out) >= wait_for or proc.poll() is not None, 120, f"{wait_for} trial files")
+    _wait_until(lambda: _finished(out) >= wait_for or proc.poll() is not None, DEADLINE, f"{wait_for} trial files")
     return proc
 
 
-def _run_in_thread(target: Callable[[], None], seconds: float = 180) -> BaseException | None:
+def _run_in_thread(target: Callable[[], None], seconds: float = DEADLINE) -> BaseException | None:
     """Run ``target`` with a deadline, so a hang fails the test instead of freezing the suite."""
     caught: list[BaseException] = []
 
@@ -186,7 +189,7 @@ def test_a_dead_worker_stops_the_study_naming_its_trial(sequential_store: Path, 
     named = re.search(r"while running trial (\w+) \(", str(error))
     assert named and named.group(1) in in_flight and "killed by signal 9" in str(error)
     assert "rerun the same command" in str(error) and _finished(out) < len(study.configs)
-    _wait_until(lambda: not _worker_pids(), 30, "the pool's processes to be reaped")
+    _wait_until(lambda: not _worker_pids(), DEADLINE, "the pool's processes to be reaped")
     execute(prepare(**GRID, out=out, threads=1))
     _assert_same_store(sequential_store, out)
 
@@ -307,7 +310,8 @@ def _launch_gated(out: Path, plugin: Path, gate: Path, waiting: int) -> tuple[su
     proc = subprocess.Popen(_gated_cli(out, plugin), start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)
     markers = lambda: sorted(gate.glob("waiting-*"))  # noqa: E731
-    _wait_until(lambda: len(markers()) >= waiting or proc.poll() is not None, 180, f"{waiting} workers at the gate")
+    _wait_until(lambda: len(markers()) >= waiting or proc.poll() is not None, DEADLINE,
+                f"{waiting} workers at the gate")
     assert proc.poll() is None, proc.communicate()
     return proc, [int(path.name.split("-")[1]) for path in markers()]
 
@@ -320,16 +324,16 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, gate_plugin
     proc, waiting = _launch_gated(out, gate_plugin, tmp_path / "gate", waiting=1)
     if victim == "driver":
         os.killpg(proc.pid, signal.SIGKILL)  # the whole run dies mid-study, as on an OOM kill or power loss
-        proc.wait(timeout=30)
+        proc.wait(timeout=DEADLINE)
     else:  # a worker waiting at the gate (alive until the gate opens), or the fork server it came from
         victims = waiting[:1] if victim == "worker" else _fork_server(proc.pid)
         assert len(victims) == 1
         os.kill(victims[0], signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=DEADLINE)
         assert proc.returncode == 2 and b"worker process died" in err and b"Traceback" not in err
         assert b"while running trial " in err and len(err.strip().splitlines()) == 1
     assert _finished(out) < 6
-    subprocess.run(_gated_cli(out, gate_plugin), check=True, capture_output=True, timeout=120)  # no gate now
+    subprocess.run(_gated_cli(out, gate_plugin), check=True, capture_output=True, timeout=DEADLINE)  # no gate now
     _assert_same_store(gated_sequential_store, out)
 
 
@@ -346,9 +350,9 @@ def test_killing_the_driver_ends_its_workers(gate_plugin: Path, tmp_path: Path) 
     assert len(workers) == 2 and sorted(workers) == sorted(_pool_workers(proc.pid))  # both busy at the gate
     children = _children(proc.pid) + workers  # and multiprocessing's resource tracker and fork server
     os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
-    proc.wait(timeout=30)
+    proc.wait(timeout=DEADLINE)
     try:
-        _wait_until(lambda: all(_gone(pid) for pid in children), 30, f"the driver's children {children} to exit")
+        _wait_until(lambda: all(_gone(pid) for pid in children), DEADLINE, f"the driver's children {children} to exit")
     finally:
         for pid in children:
             if not _gone(pid):
@@ -380,14 +384,14 @@ def test_chaos_twenty_random_kills_of_driver_or_worker(sequential_store: Path, t
             elif proc.poll() is None:
                 os.kill(proc.pid, signal.SIGKILL)  # the driver waits for its workers: alive until killed
                 kills += 1
-        proc.communicate(timeout=120)
+        proc.communicate(timeout=DEADLINE)
         assert proc.returncode in (0, 2, -signal.SIGKILL), proc.returncode
         if _finished(out) == 6:  # done: it must equal an uninterrupted run; go on with a fresh store
-            subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)  # a no-op rerun
+            subprocess.run(_cli(out), check=True, capture_output=True, timeout=DEADLINE)  # a no-op rerun
             _assert_same_store(sequential_store, out)
             stores += 1
             out = tmp_path / f"chaos{stores}"
-    subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)
+    subprocess.run(_cli(out), check=True, capture_output=True, timeout=DEADLINE)
     _assert_same_store(sequential_store, out)
 
 
@@ -435,19 +439,19 @@ def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
     proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        _wait_until(lambda: (marker.exists() and _finished(out) == 1) or proc.poll() is not None, 120,
+        _wait_until(lambda: (marker.exists() and _finished(out) == 1) or proc.poll() is not None, DEADLINE,
                     "the sgd trial to finish and the hanging one to start")
         assert proc.poll() is None, proc.communicate()
         helpers = _children(proc.pid) + _pool_workers(proc.pid)  # fork server, resource tracker, workers
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=DEADLINE)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert b"rerun the same command" in err and b"Traceback" not in err
     assert _finished(out) == 1
-    _wait_until(lambda: all(_gone(pid) for pid in helpers), 30, f"the run's helper processes {helpers} to exit")
+    _wait_until(lambda: all(_gone(pid) for pid in helpers), DEADLINE, f"the run's helper processes {helpers} to exit")
 
 
 def test_a_ray_start_that_fails_is_one_line_and_leaves_nothing_running(tmp_path: Path,
@@ -515,13 +519,13 @@ def test_the_fork_server_dies_with_its_driver_at_any_point_of_its_start_up(point
     marker = marks / preload[-1 if point != "importing torch" else 1]
     server = None
     try:
-        _wait_until(lambda: marker.exists() or driver.poll() is not None, 120, f"the fork server to reach {point}")
+        _wait_until(lambda: marker.exists() or driver.poll() is not None, DEADLINE, f"the fork server to reach {point}")
         assert driver.poll() is None, "the driver ended before the server reached the point"
         server = int(marker.read_text())
         assert not _gone(server)
         os.kill(driver.pid, signal.SIGKILL)
-        driver.wait(timeout=30)
-        _wait_until(lambda: _gone(server), 120, f"the fork server (pid {server}) to exit after its driver died")
+        driver.wait(timeout=DEADLINE)
+        _wait_until(lambda: _gone(server), DEADLINE, f"the fork server (pid {server}) to exit after its driver died")
     finally:  # what a failure left behind: the processes this test started, by pid
         for pid in (driver.pid, server):
             if pid is not None and not _gone(pid):

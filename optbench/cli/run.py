@@ -67,9 +67,12 @@ def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugin
         from optbench.forkserver import start_pool_early
 
         start_pool_early(workers)
+    from optbench.backends import validate_backend
     from optbench.console import console, run_with_progress, summary_table
     from optbench.plan import StudySpec
     from optbench.study import execute, prepare
+
+    validate_backend(backend, workers, address)  # before the store is made
 
     spec = StudySpec(tasks, optims, threads=parse_threads(threads), **settings)  # type: ignore[arg-type]
     study = prepare(spec, registry=cli_registry(ctx, plugins), workers=workers)

@@ -45,7 +45,10 @@ def run_command(ctx: click.Context, optims: str, suite_name: str, workloads: str
     import time
 
     check_writable(out)  # before any data is built (the phoneme corpus takes ~40 s)
+    from optbench.backends import validate_backend
     from optbench.suite.definition import load_suite
+
+    validate_backend(backend, workers, address)
     from optbench.suite.run import run_suite
 
     suite = load_suite(suite_name)
