@@ -258,10 +258,11 @@ def test_twenty_worker_kills_never_hang_lose_or_duplicate(sequential_store: Path
     assert "WorkerDied" in outcomes
 
 
-# An optimizer whose first step, in a pool worker, records the worker's pid and waits for a gate file the test
-# controls: a victim chosen from these markers is certainly alive and busy when it is killed (a worker picked
-# from the process table may have finished its last trial and exited in between: the old flake). The gate is
-# read from the environment, so the file, and so the trials' identity, is the same in every run.
+# An optimizer whose first step, in a pool worker (or a Ray worker), records the worker's pid and waits
+# for a gate file the test controls: a victim chosen from these markers is certainly alive and busy when
+# it is killed (a worker picked from the process table may have finished its last trial and exited in
+# between: the old flake). The gate is read from the environment, so the file, and so the trials'
+# identity, is the same in every run.
 GATE_PLUGIN = """
 import multiprocessing, os, pathlib, time, torch, optbench
 
@@ -269,7 +270,8 @@ import multiprocessing, os, pathlib, time, torch, optbench
 class Gated(torch.optim.SGD):
     def step(self, closure=None):
         gate = os.environ.get("OPTBENCH_TEST_GATE")
-        if gate and multiprocessing.parent_process() is not None and not self.state.get("passed"):
+        worker = multiprocessing.parent_process() is not None or "RAY_RAYLET_PID" in os.environ  # pool or Ray
+        if gate and worker and not self.state.get("passed"):
             pathlib.Path(gate, f"waiting-{os.getpid()}").write_text("")
             while not pathlib.Path(gate, "open").exists():  # until the test opens it (or kills us)
                 time.sleep(0.02)
