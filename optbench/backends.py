@@ -221,6 +221,7 @@ def validate_backend(backend: str, workers: int, address: str | None) -> str:
         raise SpecError(f"--workers must be >= 1, got {workers}")
     if address is not None and backend != "ray":
         raise SpecError(f"--address {address!r} is for --backend ray, not {backend!r}")
+    _ray_host_port(address)
     if backend == "sequential" and workers > 1:
         return "process"
     return backend
@@ -462,15 +463,57 @@ def _ray_init(address: str | None, num_cpus: int | None) -> bool:
         raise OptbenchError("--backend ray needs Ray: pip install 'optbench[ray]'") from None
     if ray.is_initialized():
         return False
+    _check_reachable(address)
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
     if address is None:
         kwargs["num_cpus"] = num_cpus
     try:
         ray.init(address=address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise OptbenchError(f"cannot connect to Ray at {address or 'a new local cluster'}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    except Exception as exc:  # Ray raises bare Exception (and TimeoutError) when its processes start too slowly
+        _shut_down_ray(ray)  # what a half-finished start left running (GCS, raylet) must not outlive us
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OptbenchError(f"cannot {'connect to Ray at ' + address if address else 'start a local Ray'}: "
+                            f"{first} ({type(exc).__name__}); nothing was run and no Ray process is left "
+                            "running; rerun when the machine is less loaded, or give --address of a running "
+                            "cluster") from None
     return True
+
+
+#: seconds to wait for a Ray head's port to accept a connection before saying it cannot be reached (ray.init
+#: itself retries an unreachable GCS for minutes, printing a warning every few seconds)
+RAY_CONNECT_TIMEOUT = 10.0
+
+
+def _ray_host_port(address: str | None) -> tuple[str, int] | None:
+    """``(host, port)`` of a ``host:port`` address; None for none, ``auto`` and ``ray://`` (Ray's to find)."""
+    if not address or address == "auto" or "://" in address:
+        return None
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise SpecError(f"--address must be auto, host:port or ray://host:port, got {address!r}")
+    return host, int(port)
+
+
+def _check_reachable(address: str | None) -> None:
+    """Refuse at once a ``host:port`` nothing listens on."""
+    import socket
+
+    where = _ray_host_port(address)
+    if where is None:
+        return
+    try:
+        socket.create_connection(where, timeout=RAY_CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise OptbenchError(f"cannot connect to Ray at {address}: {exc.strerror or exc or 'timed out'} (is "
+                            "`ray start --head` running there?); nothing was run") from None
+
+
+def _shut_down_ray(ray: Any) -> None:
+    """``ray.shutdown()``, which must not turn one failure into two."""
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001 - already reporting the failure that matters
+        pass
 
 
 def execute_ray(study: StudyLike, address: str | None = None, workers: int | None = None,
@@ -485,9 +528,9 @@ def execute_ray(study: StudyLike, address: str | None = None, workers: int | Non
     pending = study.pending()
     if not pending:
         return
+    started = _ray_init(address, workers)  # first: it says how to install Ray when it is missing
     import ray
 
-    started = _ray_init(address, workers)
     try:
         sources = portable_plugin_sources(study.registry)
         remote = ray.remote(num_cpus=1, max_retries=2)(_run_in_ray_task)

@@ -93,6 +93,47 @@ class Range:
                 "limits": list(self.limits) if self.limits is not None else None}
 
 
+@dataclass(frozen=True)
+class Domain:
+    """The values a hyperparameter may take at all (not a range worth searching, which is :class:`Range`):
+    an interval, each end open or closed, e.g. ``Domain(0, 1, high_open=True)`` for a momentum, [0, 1)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: object) -> bool:
+        if not _is_number(value):
+            return True  # a word where a number belongs is _check_value's to refuse
+        above = value > self.low if self.low_open else value >= self.low  # type: ignore[operator]
+        below = value < self.high if self.high_open else value <= self.high  # type: ignore[operator]
+        return above and below
+
+    def __str__(self) -> str:
+        low = "-inf" if self.low == -math.inf else f"{self.low:g}"
+        high = "inf" if self.high == math.inf else f"{self.high:g}"
+        return f"{'(' if self.low_open or self.low == -math.inf else '['}{low}, {high}" \
+               f"{')' if self.high_open or self.high == math.inf else ']'}"
+
+
+#: common domains: learning rates and eps-like constants, decays and penalties, averaging coefficients (β, α)
+POSITIVE = Domain(0.0, low_open=True)
+NON_NEGATIVE = Domain(0.0)
+UNIT_INTERVAL = Domain(0.0, 1.0)
+AVERAGING = Domain(0.0, 1.0, high_open=True)  # β = 1 would never forget (or never update) the average
+
+
+def _check_domains(domains: Mapping[str, Domain], key: str, value: Any) -> None:
+    """``value`` of hyperparameter ``key`` inside its declared domain (a tuple's items as ``key.0``, ...)."""
+    items = [(key, value)] if not isinstance(value, (tuple, list)) else \
+        [(f"{key}.{i}", item) for i, item in enumerate(value)]
+    for name, item in items:
+        domain = domains.get(name)
+        if domain is not None and item not in domain:
+            raise SpecError(f"{name}={item} is outside its domain {domain}")
+
+
 def _jsonable(value: Any) -> bool:
     if value is None or isinstance(value, (bool, int, float, str)):
         return True
@@ -147,6 +188,7 @@ class Entry:
     source: str = "builtin"
     search_space: Mapping[str, Range] = field(default_factory=dict)
     code_version: str = ""
+    domains: Mapping[str, Domain] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -166,6 +208,7 @@ class Entry:
         object.__setattr__(self, "aliases", tuple(a.lower() for a in self.aliases))
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "search_space", MappingProxyType(self._space()))
+        object.__setattr__(self, "domains", MappingProxyType(dict(self.domains)))
         if "lr" in self.search_space:
             lr = self.search_space["lr"]
             object.__setattr__(self, "lr_range", (lr.low, lr.high))
@@ -196,10 +239,12 @@ class Entry:
 
     def check(self, params: Mapping[str, Any]) -> None:
         """Refuse values that are wrong whatever the factory does: non-finite numbers, a word where the
-        signature's default is a number, a tuple of the wrong length. Raises :class:`SpecError`."""
+        signature's default is a number, a tuple of the wrong length, a value outside the hyperparameter's
+        declared :class:`Domain` (``domains``). Raises :class:`SpecError`."""
         signature = self.signature_defaults()
         for key, value in params.items():
             _check_value(key, value, self.defaults.get(key, signature.get(key)))
+            _check_domains(self.domains, key, value)
 
     def resolved(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Every hyperparameter a call with ``params`` uses: signature defaults, then the entry's
@@ -237,11 +282,12 @@ def optimizer(
     lr_range: tuple[float, float] | None = None,
     aliases: Sequence[str] = (),
     search_space: Mapping[str, Range] | None = None,
+    domains: Mapping[str, Domain] | None = None,
 ) -> Entry:
     """Describe an optimizer: ``factory(params, **hparams)`` returns a ``torch.optim.Optimizer``; ``factory``
     may be a ``"module:qualname"`` string (``"torch.optim:Adam"``), imported when first used."""
     return Entry("optimizer", name, factory, description, defaults or {}, lr_range, tuple(aliases),
-                 search_space=search_space or {})
+                 search_space=search_space or {}, domains=domains or {})
 
 
 def schedule(
@@ -250,9 +296,11 @@ def schedule(
     description: str,
     defaults: Mapping[str, Any] | None = None,
     aliases: Sequence[str] = (),
+    domains: Mapping[str, Domain] | None = None,
 ) -> Entry:
     """Describe a schedule: ``factory(total_steps, **hparams)`` returns ``step -> lr multiplier``."""
-    return Entry("schedule", name, factory, description, defaults or {}, None, tuple(aliases))
+    return Entry("schedule", name, factory, description, defaults or {}, None, tuple(aliases),
+                 domains=domains or {})
 
 
 def task(

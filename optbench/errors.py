@@ -7,7 +7,13 @@ else is a bug in optbench or a plugin and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 from collections.abc import Iterable
+
+#: OSErrors that are the machine's state, not a bug: said in one line (exit 2), never as a traceback
+ENVIRONMENT_ERRNOS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                      errno.EROFS: "the file system is read-only"}
 
 
 def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str:
@@ -54,3 +60,18 @@ class DataError(OptbenchError):
 
 class StoreWarning(UserWarning):
     """Something the store repaired on its own (e.g. unreadable files moved to ``quarantine/``)."""
+
+
+class EnvironmentFault(OptbenchError):
+    """The machine refused a write (full disk, quota, read-only file system): one line, exit 2."""
+
+
+def environment_error(exc: OSError, kept: str = "") -> str | None:
+    """One line for an OSError that is the environment's fault (see :data:`ENVIRONMENT_ERRNOS`), else None.
+
+    ``kept`` says what survives (e.g. ``finished trials are kept in results/x``)."""
+    cause = ENVIRONMENT_ERRNOS.get(exc.errno or 0)
+    if cause is None:
+        return None
+    where = f" writing {os.fspath(exc.filename)}" if exc.filename else ""
+    return f"{cause}{where} ({errno.errorcode.get(exc.errno or 0, exc.errno)}){'; ' + kept if kept else ''}"

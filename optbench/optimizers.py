@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from optbench.entries import Entry, Range, optimizer
+from optbench.entries import AVERAGING, NON_NEGATIVE, POSITIVE, UNIT_INTERVAL, Domain, Entry, Range, optimizer
 
 if TYPE_CHECKING:
     import torch
@@ -39,11 +39,18 @@ LR_ADAPTIVE = Range(1e-5, 1e-1)  # optimizers whose step is ≈ η per coordinat
 BETA1 = Range(0.8, 0.99, "linear", limits=(0.0, 0.999))
 BETA2 = Range(0.99, 0.9999, "linear", limits=(0.9, 0.99999))
 
+# the values each hyperparameter may take at all (checked at plan time, before any training): where torch
+# checks less (RMSprop takes alpha=2, SGD momentum=2; both then diverge on NaN), these say what the update
+# rule means, e.g. an averaging coefficient in [0, 1)
+_COMMON: dict[str, Domain] = {"lr": POSITIVE, "weight_decay": NON_NEGATIVE}
+_ADAPTIVE: dict[str, Domain] = {**_COMMON, "eps": NON_NEGATIVE}
+_ADAM: dict[str, Domain] = {**_ADAPTIVE, "betas.0": AVERAGING, "betas.1": AVERAGING}
+
 BUILTINS: list[Entry] = [
     optimizer(
         "sgd", sgd,
         "Gradient descent θ ← θ − η·g (torch.optim.SGD, momentum 0).",
-        search_space={"lr": LR_FAST}, aliases=("gd",),
+        search_space={"lr": LR_FAST}, aliases=("gd",), domains=_COMMON,
     ),
     optimizer(
         "momentum", "torch.optim:SGD",
@@ -51,6 +58,7 @@ BUILTINS: list[Entry] = [
         "m ← λm − ηg, θ ← θ + m: the same trajectory when η is constant.",
         {"lr": 0.01, "momentum": 0.9}, aliases=("sgdm", "heavy-ball"),
         search_space={"lr": LR_FAST, "momentum": Range(0.5, 0.99, "linear", limits=(0.0, 0.999))},
+        domains={**_COMMON, "momentum": AVERAGING, "dampening": UNIT_INTERVAL},
     ),
     optimizer(
         "adagrad", "torch.optim:Adagrad",
@@ -58,29 +66,31 @@ BUILTINS: list[Entry] = [
         "square √(Σg²/(t+1)); torch uses the root of the SUM, i.e. the lecture's update with "
         "η/√(t+1) decay built in.",
         search_space={"lr": LR_FAST},
+        domains={**_ADAPTIVE, "lr_decay": NON_NEGATIVE, "initial_accumulator_value": NON_NEGATIVE},
     ),
     optimizer(
         "rmsprop", "torch.optim:RMSprop",
         "RMSProp: v ← α·v + (1−α)·g², θ ← θ − η·g/(√v + ε) (torch.optim.RMSprop). The lecture starts "
         "σ₀ = |g₀|; torch starts v = 0, so its first steps are larger by up to 1/√(1−α).",
         {"lr": 0.001}, search_space={"lr": LR_ADAPTIVE, "alpha": Range(0.9, 0.999, "linear", limits=(0.5, 0.9999))},
+        domains={**_ADAPTIVE, "alpha": AVERAGING, "momentum": AVERAGING},
     ),
     optimizer(
         "adam", "torch.optim:Adam",
         "Adam = RMSProp + momentum with bias correction: m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ), "
         "θ ← θ − η·m̂/(√v̂ + ε) (torch.optim.Adam).",
-        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "betas.1": BETA2},
+        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "betas.1": BETA2}, domains=_ADAM,
     ),
     optimizer(
         "adamw", "torch.optim:AdamW",
         "AdamW: Adam with decoupled weight decay θ ← θ − η·λ·θ (torch.optim.AdamW); the HW2 sample "
         "code's optimizer (lr 1e-4).",
-        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "weight_decay": Range(1e-4, 1e-1)},
+        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1, "weight_decay": Range(1e-4, 1e-1)}, domains=_ADAM,
     ),
     optimizer(
         "radam", "torch.optim:RAdam",
         "RAdam: Adam whose adaptive step is multiplied by the variance rectification r_t once "
         "ρ_t > 5, and plain bias-corrected momentum before (torch.optim.RAdam).",
-        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1},
+        search_space={"lr": LR_ADAPTIVE, "betas.0": BETA1}, domains=_ADAM,
     ),
 ]

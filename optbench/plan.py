@@ -25,7 +25,16 @@ import torch
 
 from optbench.errors import OptbenchError, SpecError, did_you_mean
 from optbench.registry import Entry, Registry
-from optbench.spec import Spec, canonical_json, parse_batch_sizes, parse_list, parse_seeds
+from optbench.spec import (
+    Spec,
+    canonical_json,
+    check_steps,
+    check_trial_count,
+    count_specs,
+    parse_batch_sizes,
+    parse_list,
+    parse_seeds,
+)
 from optbench.tasks.base import Budget, Task
 from optbench.trial import TrialConfig
 
@@ -55,6 +64,7 @@ class StudySpec:
     diagnose: str | None = None
     noise_scale: str | None = None
     force: bool = False  # rerun trials that are already in the store
+    insist: bool = False  # run a step budget above spec.MAX_STEPS anyway
 
 
 def _accepted(factory: Callable[..., Any], skip: int) -> list[inspect.Parameter] | None:
@@ -237,6 +247,9 @@ def _validated(spec: StudySpec, registry: Registry) -> tuple[list, list, list, l
         raise SpecError(f"eval_every must be a whole number >= 1, got {spec.eval_every}")
     check_budget(spec.steps, spec.epochs, spec.seconds)
     seeds = check_seeds(parse_seeds(spec.seeds))
+    sizes = len(parse_batch_sizes(spec.batch_sizes)) if spec.batch_sizes is not None else 1
+    check_trial_count({"tasks": count_specs(spec.tasks), "optimizer configurations": count_specs(spec.optims),
+                       "schedules": count_specs(spec.schedules), "batch sizes": sizes, "seeds": len(seeds)})
     optims = [_resolve(registry, "optimizer", s) for s in as_specs(spec.optims)]
     schedules = [_resolve(registry, "schedule", s) for s in as_specs(spec.schedules)]
     tasks = [_resolve(registry, "task", s) for s in as_specs(spec.tasks)]
@@ -271,6 +284,9 @@ def plan(spec: StudySpec, registry: Registry | None = None, task_cache: TaskCach
             if isinstance(size, int) and size > task.n_train:
                 raise SpecError(f"batch size {size} exceeds task {t_spec.label!r}'s "
                                 f"{task.n_train} training examples (use 'full')")
+        if budget.seconds is None:  # a time budget bounds any step count
+            smallest = min(task.n_train if s == "full" else int(s) for s in sizes)
+            check_steps(total_steps(budget, math.ceil(task.n_train / smallest)), f"task {t_spec.label!r}", spec.insist)
         for (o_entry, o_spec), (s_entry, s_spec), size, seed in _product(optims, schedules, sizes, seeds):
             batch = task.n_train if size == "full" else int(size)
             configs.append(TrialConfig(

@@ -19,23 +19,11 @@ docs), this module only imports.
 from __future__ import annotations
 
 import atexit
-import multiprocessing.forkserver
-import sys
 
 import torch._dynamo  # noqa: F401  (imported for the workers: see the module docstring)
 
 from optbench.backends import exit_without_teardown
-
-
-def running_as_fork_server() -> bool:
-    """True when this code runs inside ``multiprocessing.forkserver.main`` (the server's preload)."""
-    frame = sys._getframe()
-    while frame is not None:
-        if frame.f_code is multiprocessing.forkserver.main.__code__:
-            return True
-        frame = frame.f_back
-    return False
-
+from optbench.forkserver import running_as_fork_server
 
 if running_as_fork_server():
     # registered last, so it runs first at exit; the handlers it skips have nothing to do in the server

@@ -6,7 +6,8 @@ The runner sets ``lr = base_lr * multiplier(step)`` on every parameter group bef
 schedule never needs to know which optimizer it drives, and ``plot_schedule`` can draw it.
 
 All lengths (``warmup``, ``step_size``, ``t0``) are in optimizer steps (a ``warmup`` below 1 is a fraction
-of the run). Defaults live in the factories' signatures only. Floors are fractions of the base
+of the run). The values each hyperparameter may take are its entry's ``domains``, checked before a study
+runs. Defaults live in the factories' signatures only. Floors are fractions of the base
 learning rate: torch's ``eta_min=1e-6`` with ``lr=1e-4`` is ``min_factor=0.01`` here.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from optbench.entries import Entry, schedule
+from optbench.entries import NON_NEGATIVE, UNIT_INTERVAL, Domain, Entry, schedule
 from optbench.errors import SpecError
 
 Schedule = Callable[[int], float]
@@ -28,7 +29,6 @@ def _check(condition: bool, message: str) -> None:
 
 def _warmup_len(warmup: float, total_steps: int) -> int:
     """``warmup`` < 1 is a fraction of the run; otherwise a number of steps."""
-    _check(warmup >= 0, f"warmup must be >= 0, got {warmup}")
     return int(round(warmup * total_steps)) if 0 < warmup < 1 else int(warmup)
 
 
@@ -39,14 +39,11 @@ def constant(total_steps: int) -> Schedule:
 
 def step_decay(total_steps: int, step_size: int = 100, gamma: float = 0.1) -> Schedule:
     """Multiply by ``gamma`` every ``step_size`` steps (torch's StepLR)."""
-    _check(step_size >= 1, f"step_size must be >= 1, got {step_size}")
-    _check(gamma > 0, f"gamma must be > 0, got {gamma}")
     return lambda step: gamma ** (step // step_size)
 
 
 def exponential(total_steps: int, gamma: float = 0.99) -> Schedule:
     """Multiply by ``gamma`` every step (torch's ExponentialLR)."""
-    _check(gamma > 0, f"gamma must be > 0, got {gamma}")
     return lambda step: gamma**step
 
 
@@ -56,16 +53,13 @@ def _cosine(progress: float, min_factor: float) -> float:
 
 def cosine(total_steps: int, min_factor: float = 0.0) -> Schedule:
     """Half a cosine from 1 down to ``min_factor`` over the run (torch's CosineAnnealingLR)."""
-    _check(0 <= min_factor <= 1, f"min_factor must be in [0, 1], got {min_factor}")
     return lambda step: _cosine(step / max(total_steps, 1), min_factor)
 
 
 def cosine_restarts(total_steps: int, t0: int = 100, t_mult: int = 2, min_factor: float = 0.0) -> Schedule:
     """Cosine annealing restarted after t0, t0·t_mult, t0·t_mult², ... steps (SGDR;
     torch's CosineAnnealingWarmRestarts). HW2's medium baseline: T_0=10, T_mult=2, eta_min=1e-6."""
-    _check(t0 >= 1, f"t0 must be >= 1, got {t0}")
     _check(t_mult >= 1 and float(t_mult).is_integer(), f"t_mult must be an integer >= 1, got {t_mult}")
-    _check(0 <= min_factor <= 1, f"min_factor must be in [0, 1], got {min_factor}")
 
     def multiplier(step: int) -> float:
         start, period = 0, t0
@@ -102,20 +96,31 @@ def inverse_sqrt(total_steps: int, warmup: float = 0.1) -> Schedule:
     return lambda step: min((step + 1) / n, math.sqrt(n / (step + 1)))
 
 
+#: the values each schedule hyperparameter may take (checked at plan time): a decay factor in (0, 1] (above 1
+#: the rate grows without bound: gamma**step overflows mid-run), a floor a fraction of the base rate
+DECAY = Domain(0.0, 1.0, low_open=True)
+LENGTH = Domain(1.0)
+
 BUILTINS: list[Entry] = [  # defaults live in the functions' signatures above, nowhere else
     schedule("constant", constant, "Constant learning rate.", aliases=("none",)),
-    schedule("step", step_decay, "Step decay: × gamma every step_size steps."),
-    schedule("exponential", exponential, "Exponential decay: × gamma every step.", aliases=("exp",)),
-    schedule("cosine", cosine, "Cosine decay from 1 to min_factor over the run."),
+    schedule("step", step_decay, "Step decay: × gamma every step_size steps.",
+             domains={"step_size": LENGTH, "gamma": DECAY}),
+    schedule("exponential", exponential, "Exponential decay: × gamma every step.", aliases=("exp",),
+             domains={"gamma": DECAY}),
+    schedule("cosine", cosine, "Cosine decay from 1 to min_factor over the run.",
+             domains={"min_factor": UNIT_INTERVAL}),
     schedule("cosine-restarts", cosine_restarts,
-             "Cosine with warm restarts (SGDR): periods t0, t0·t_mult, ...; floor min_factor.", aliases=("sgdr",)),
+             "Cosine with warm restarts (SGDR): periods t0, t0·t_mult, ...; floor min_factor.", aliases=("sgdr",),
+             domains={"t0": LENGTH, "t_mult": LENGTH, "min_factor": UNIT_INTERVAL}),
     schedule("warmup-linear", warmup_linear,
-             "Linear warm-up for `warmup` steps (or fraction of the run if < 1), then linear decay."),
+             "Linear warm-up for `warmup` steps (or fraction of the run if < 1), then linear decay.",
+             domains={"warmup": NON_NEGATIVE, "min_factor": UNIT_INTERVAL}),
     schedule("warmup-cosine", warmup_cosine,
-             "Linear warm-up for `warmup` steps (or fraction if < 1), then cosine decay (BERT-style)."),
+             "Linear warm-up for `warmup` steps (or fraction if < 1), then cosine decay (BERT-style).",
+             domains={"warmup": NON_NEGATIVE, "min_factor": UNIT_INTERVAL}),
     schedule("inverse-sqrt", inverse_sqrt,
              "Transformer warm-up: linear for `warmup` steps, then ∝ 1/√step (peak 1 at warmup).",
-             aliases=("noam", "transformer")),
+             aliases=("noam", "transformer"), domains={"warmup": NON_NEGATIVE}),
 ]
 
 

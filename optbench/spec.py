@@ -14,6 +14,10 @@ for its hyperparameter is the entry's to say (:meth:`optbench.entries.Entry.chec
 
 Seeds are non-negative integers below 2**63 (what the store's int64 column holds), at most
 :data:`MAX_SEEDS` of them; batch sizes are positive integers or ``full``.
+
+The size limits of a study live here (:data:`MAX_TRIALS`, :data:`MAX_STEPS`), and the number of trials a study
+asks for is counted from the spec strings (:func:`count_specs`) before any grid is expanded: a
+10⁶-combination grid is refused in milliseconds instead of being planned for minutes at ~1 GB.
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ UNICODE_MINUS = "\u2212"
 SEED_LIMIT = 2**63
 #: the most seeds one study may ask for (a typo like 0-100000000 is refused before anything is allocated)
 MAX_SEEDS = 100_000
+#: the most trials one study may expand to: planning costs ~1 ms and ~1 kB a trial, and a store of 10⁵ trials
+#: is already more than a report reads comfortably; a bigger study is split into several runs (one store)
+MAX_TRIALS = 100_000
+#: the most optimizer steps one trial may be given without a time budget or an explicit ``insist``: a typo
+#: like --steps 1000000000000 would otherwise run for ever (10⁷ steps of the smallest task take minutes)
+MAX_STEPS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,46 @@ def parse_one(text: str) -> list[Spec]:
         except SpecError as exc:
             raise SpecError(f"malformed value for {key!r} in {text!r}: {exc}") from None
     keys = list(axes)
+    check_trial_count({f"configurations of {name!r}": math.prod(len(v) for v in axes.values())})
     return [Spec(name, dict(zip(keys, combo, strict=True))) for combo in itertools.product(*axes.values())]
+
+
+def count_one(text: str) -> int:
+    """How many specs ``name[...]`` expands to (the product of its '|' alternatives), without expanding it."""
+    _, _, rest = text.strip().partition("[")
+    count = 1
+    for item in split_top_level(rest[:-1]) if rest.endswith("]") else []:
+        count *= item.count("|") + 1
+    return count
+
+
+def count_specs(value: str | Spec | Iterable[str | Spec]) -> int:
+    """How many specs a list (a string, a :class:`Spec` or an iterable of either) expands to, unexpanded."""
+    if isinstance(value, Spec):
+        return 1
+    if isinstance(value, str):
+        return sum(count_one(item) for item in split_top_level(value))
+    return sum(count_specs(item) for item in value)
+
+
+def check_trial_count(factors: Mapping[str, int]) -> int:
+    """The product of ``factors`` (e.g. ``{"optimizer configurations": 1000, "seeds": 3}``), refused with
+    one line above :data:`MAX_TRIALS`; a study is counted before it is expanded."""
+    total = math.prod(factors.values())
+    if total > MAX_TRIALS:
+        parts = " × ".join(f"{n:,} {what}" for what, n in factors.items())
+        raise SpecError(f"the study expands to {total:,} trials ({parts}), more than the limit of {MAX_TRIALS:,}; "
+                        "split it into several runs of fewer values (they may share one --out store)")
+    return total
+
+
+def check_steps(steps: int, what: str, insist: bool = False) -> None:
+    """Refuse a step budget above :data:`MAX_STEPS` (unless ``insist``): a run that long is almost surely a
+    typo and would run for hours or for ever."""
+    if steps > MAX_STEPS and not insist:
+        raise SpecError(f"{what} asks for {steps:,} steps per trial, more than the limit of {MAX_STEPS:,} "
+                        "(hours to years of training); give a time budget (--time) to bound it, or --insist "
+                        "to run it anyway")
 
 
 def parse_list(text: str | Iterable[str]) -> list[Spec]:

@@ -24,6 +24,8 @@ loses at most the trial in progress. One process writes a store at a time: the f
 :meth:`Store.create`) takes an OS lock on ``.lock`` that the OS releases when the process dies, and a
 second writer is refused with one line naming the holder's pid. Opening for writing also quarantines
 unreadable parquet files and removes the temporaries of killed runs, which is safe only under the lock.
+A write the machine refuses (a full disk, a quota, a read-only file system) leaves no partial file and is
+one line (:class:`~optbench.errors.EnvironmentFault`) saying the store is intact.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from optbench.declaration import Declaration
-from optbench.errors import OptbenchError, StoreWarning, did_you_mean
+from optbench.errors import EnvironmentFault, OptbenchError, StoreWarning, did_you_mean, environment_error
 from optbench.store_index import current_stamps, read_index, recorded_stamps, text_columns, write_index
 
 if TYPE_CHECKING:
@@ -102,8 +104,10 @@ def _atomic_write_bytes(path: Path, write: Callable[[Any], Any]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write() says no file: name the one it was for
+            exc.filename = str(path)
         raise
 
 
@@ -312,14 +316,21 @@ class Store:
     def _writing(self) -> Iterator[None]:
         """The lock around one write: the held one, or taken just for this write (a long-lived process
         that wrote a diagnosis must not keep other writers out afterwards)."""
-        if self._locked:
-            yield
-            return
-        self._writer()
         try:
-            yield
-        finally:
-            self.release()
+            if self._locked:
+                yield
+                return
+            self._writer()
+            try:
+                yield
+            finally:
+                self.release()
+        except OSError as exc:  # a full disk or a read-only file system: the file being written was not
+            problem = environment_error(exc, f"the store {self.path} is intact (finished trials are kept); "
+                                        "free space or make it writable, then rerun the same command")
+            if problem is None:
+                raise
+            raise EnvironmentFault(problem) from None
 
     def release(self) -> None:
         """Give up the write lock (the OS also drops it when the process ends, however it ends)."""

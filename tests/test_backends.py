@@ -24,6 +24,9 @@ from optbench.backends import WorkerDied, threads_per_worker, validate_backend
 from optbench.errors import OptbenchError, SpecError
 from optbench.study import execute, prepare
 
+#: the bound on every wait for another process: only there so a hang fails instead of freezing the suite, so
+#: generous (at load 19 on 2 cores a CLI run's start-up alone took minutes); never what a test measures
+DEADLINE = 900
 GRID = {"tasks": "quadratic[dim=5,n=64],saddle", "optims": "sgd[lr=0.01|0.1],adam", "steps": 40, "seeds": "0"}
 VOLATILE_TRIAL_COLUMNS = ["train_time", "eval_time", "wall_time", "steps_per_second", "finished_at", "threads",
                           "threads_reason", "load_avg_start", "time_to_target"]
@@ -133,11 +136,11 @@ def _cli(out: Path) -> list[str]:
 def _launch(out: Path, wait_for: int) -> subprocess.Popen:
     """Start the CLI run in its own session and return once ``wait_for`` trials are in the store."""
     proc = subprocess.Popen(_cli(out), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_until(lambda: _finished(out) >= wait_for or proc.poll() is not None, 120, f"{wait_for} trial files")
+    _wait_until(lambda: _finished(out) >= wait_for or proc.poll() is not None, DEADLINE, f"{wait_for} trial files")
     return proc
 
 
-def _run_in_thread(target: Callable[[], None], seconds: float = 180) -> BaseException | None:
+def _run_in_thread(target: Callable[[], None], seconds: float = DEADLINE) -> BaseException | None:
     """Run ``target`` with a deadline, so a hang fails the test instead of freezing the suite."""
     caught: list[BaseException] = []
 
@@ -165,7 +168,7 @@ def _kill_a_worker_during(out: Path, rng: random.Random) -> tuple[BaseException 
         (in_flight.discard if result else in_flight.add)(config.trial_id)
         events.append(1)
         if len(events) == kill_at + 1:
-            os.kill(rng.choice(_worker_pids()), signal.SIGKILL)
+            _kill_one_of(_worker_pids(), rng)
 
     return _run_in_thread(lambda: execute(study, on_trial, workers=2)), in_flight
 
@@ -186,7 +189,7 @@ def test_a_dead_worker_stops_the_study_naming_its_trial(sequential_store: Path, 
     named = re.search(r"while running trial (\w+) \(", str(error))
     assert named and named.group(1) in in_flight and "killed by signal 9" in str(error)
     assert "rerun the same command" in str(error) and _finished(out) < len(study.configs)
-    _wait_until(lambda: not _worker_pids(), 30, "the pool's processes to be reaped")
+    _wait_until(lambda: not _worker_pids(), DEADLINE, "the pool's processes to be reaped")
     execute(prepare(**GRID, out=out, threads=1))
     _assert_same_store(sequential_store, out)
 
@@ -214,7 +217,7 @@ def test_workers_are_forks_of_a_warm_fork_server(tmp_path: Path) -> None:
     execute(study, on_trial, workers=2)
     server = forkserver.parent_of_workers("forkserver")
     assert parents == {server} and server != os.getpid()
-    assert forkserver.PRELOAD == ["optbench.pool_server"]  # which imports torch._dynamo too
+    assert forkserver.PRELOAD == ["optbench.forkserver", "optbench.pool_server"]  # pool_server: torch._dynamo too
 
 
 def test_backends_need_only_the_study_protocol(tmp_path: Path) -> None:
@@ -255,25 +258,85 @@ def test_twenty_worker_kills_never_hang_lose_or_duplicate(sequential_store: Path
     assert "WorkerDied" in outcomes
 
 
+# An optimizer whose first step, in a pool worker (or a Ray worker), records the worker's pid and waits
+# for a gate file the test controls: a victim chosen from these markers is certainly alive and busy when
+# it is killed (a worker picked from the process table may have finished its last trial and exited in
+# between: the old flake). The gate is read from the environment, so the file, and so the trials'
+# identity, is the same in every run.
+GATE_PLUGIN = """
+import multiprocessing, os, pathlib, time, torch, optbench
+
+
+class Gated(torch.optim.SGD):
+    def step(self, closure=None):
+        gate = os.environ.get("OPTBENCH_TEST_GATE")
+        worker = multiprocessing.parent_process() is not None or "RAY_RAYLET_PID" in os.environ  # pool or Ray
+        if gate and worker and not self.state.get("passed"):
+            pathlib.Path(gate, f"waiting-{os.getpid()}").write_text("")
+            while not pathlib.Path(gate, "open").exists():  # until the test opens it (or kills us)
+                time.sleep(0.02)
+            self.state["passed"] = True
+        return super().step(closure)
+
+
+gated = optbench.optimizer("gated", lambda params, lr=0.1: Gated(params, lr=lr), "SGD behind a gate (tests)")
+"""
+# 6 trials; the 2 gated ones never finish while the gate is closed, the others may finish before the kill
+GATED_GRID = {**GRID, "optims": "sgd[lr=0.01],gated[lr=0.1],adam"}
+
+
+@pytest.fixture(scope="module")
+def gate_plugin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    plugin = tmp_path_factory.mktemp("gate") / "gate.py"
+    plugin.write_text(GATE_PLUGIN)
+    return plugin
+
+
+@pytest.fixture(scope="module")
+def gated_sequential_store(gate_plugin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gated-sequential") / "store"
+    execute(prepare(**GATED_GRID, out=out, plugins=[str(gate_plugin)]))  # the gate only stops pool workers
+    return out
+
+
+def _gated_cli(out: Path, plugin: Path) -> list[str]:
+    command = _cli(out)
+    command[command.index(GRID["optims"])] = GATED_GRID["optims"]
+    return [*command, "--plugin", str(plugin)]
+
+
+def _launch_gated(out: Path, plugin: Path, gate: Path, waiting: int) -> tuple[subprocess.Popen, list[int]]:
+    """Start the gated CLI run; return once ``waiting`` workers wait at the gate, with their pids."""
+    gate.mkdir(exist_ok=True)
+    env = {**os.environ, "OPTBENCH_TEST_GATE": str(gate)}
+    proc = subprocess.Popen(_gated_cli(out, plugin), start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    markers = lambda: sorted(gate.glob("waiting-*"))  # noqa: E731
+    _wait_until(lambda: len(markers()) >= waiting or proc.poll() is not None, DEADLINE,
+                f"{waiting} workers at the gate")
+    assert proc.poll() is None, proc.communicate()
+    return proc, [int(path.name.split("-")[1]) for path in markers()]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("victim", ["driver", "worker", "fork server"])
-def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, sequential_store: Path, tmp_path: Path) -> None:
+def test_kill_9_then_rerun_loses_and_duplicates_nothing(victim: str, gate_plugin: Path, gated_sequential_store: Path,
+                                                        tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    proc = _launch(out, wait_for=1)
-    assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
+    proc, waiting = _launch_gated(out, gate_plugin, tmp_path / "gate", waiting=1)
     if victim == "driver":
         os.killpg(proc.pid, signal.SIGKILL)  # the whole run dies mid-study, as on an OOM kill or power loss
-        proc.wait(timeout=30)
-    else:  # a worker, or the fork server its workers came from (they die with it)
-        victims = _pool_workers(proc.pid) if victim == "worker" else _fork_server(proc.pid)
-        assert victims
-        os.kill(victims[-1], signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=DEADLINE)
+    else:  # a worker waiting at the gate (alive until the gate opens), or the fork server it came from
+        victims = waiting[:1] if victim == "worker" else _fork_server(proc.pid)
+        assert len(victims) == 1
+        os.kill(victims[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=DEADLINE)
         assert proc.returncode == 2 and b"worker process died" in err and b"Traceback" not in err
         assert b"while running trial " in err and len(err.strip().splitlines()) == 1
     assert _finished(out) < 6
-    subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)
-    _assert_same_store(sequential_store, out)
+    subprocess.run(_gated_cli(out, gate_plugin), check=True, capture_output=True, timeout=DEADLINE)  # no gate now
+    _assert_same_store(gated_sequential_store, out)
 
 
 def _cmdline(pid: int) -> str:
@@ -284,21 +347,30 @@ def _cmdline(pid: int) -> str:
 
 
 @pytest.mark.slow
-def test_killing_the_driver_ends_its_workers(tmp_path: Path) -> None:
-    out = tmp_path / "orphans"
-    proc = _launch(out, wait_for=1)
-    assert proc.poll() is None, "the run ended before it could be killed; make the grid longer"
-    workers = _pool_workers(proc.pid)
-    assert len(workers) == 2
+def test_killing_the_driver_ends_its_workers(gate_plugin: Path, tmp_path: Path) -> None:
+    proc, workers = _launch_gated(tmp_path / "orphans", gate_plugin, tmp_path / "gate", waiting=2)
+    assert len(workers) == 2 and sorted(workers) == sorted(_pool_workers(proc.pid))  # both busy at the gate
     children = _children(proc.pid) + workers  # and multiprocessing's resource tracker and fork server
     os.kill(proc.pid, signal.SIGKILL)  # the driver alone, not its process group
-    proc.wait(timeout=30)
+    proc.wait(timeout=DEADLINE)
     try:
-        _wait_until(lambda: all(_gone(pid) for pid in children), 30, f"the driver's children {children} to exit")
+        _wait_until(lambda: all(_gone(pid) for pid in children), DEADLINE, f"the driver's children {children} to exit")
     finally:
         for pid in children:
             if not _gone(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def _kill_one_of(pids: list[int], rng: random.Random) -> bool:
+    """SIGKILL a random one of ``pids`` that is still alive; False when all had exited already (a worker
+    stops as soon as it has no trial left, so any pid read from the process table may be gone by now)."""
+    for pid in rng.sample(pids, len(pids)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+            return True
+        except ProcessLookupError:
+            continue
+    return False
 
 
 @pytest.mark.slow
@@ -309,20 +381,19 @@ def test_chaos_twenty_random_kills_of_driver_or_worker(sequential_store: Path, t
         proc = _launch(out, wait_for=min(_finished(out) + rng.choice([0, 1, 1, 2]), 5))
         if proc.poll() is None:
             victim = rng.choice(["driver", "worker"])
-            workers = _pool_workers(proc.pid)
-            if victim == "driver" or not workers:
-                os.kill(proc.pid, signal.SIGKILL)
-            else:
-                os.kill(rng.choice(workers), signal.SIGKILL)
-            kills += 1
-        proc.communicate(timeout=120)
+            if victim == "worker" and _kill_one_of(_pool_workers(proc.pid), rng):
+                kills += 1
+            elif proc.poll() is None:
+                os.kill(proc.pid, signal.SIGKILL)  # the driver waits for its workers: alive until killed
+                kills += 1
+        proc.communicate(timeout=DEADLINE)
         assert proc.returncode in (0, 2, -signal.SIGKILL), proc.returncode
         if _finished(out) == 6:  # done: it must equal an uninterrupted run; go on with a fresh store
-            subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)  # a no-op rerun
+            subprocess.run(_cli(out), check=True, capture_output=True, timeout=DEADLINE)  # a no-op rerun
             _assert_same_store(sequential_store, out)
             stores += 1
             out = tmp_path / f"chaos{stores}"
-    subprocess.run(_cli(out), check=True, capture_output=True, timeout=120)
+    subprocess.run(_cli(out), check=True, capture_output=True, timeout=DEADLINE)
     _assert_same_store(sequential_store, out)
 
 
@@ -370,12 +441,12 @@ def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
     proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        _wait_until(lambda: (marker.exists() and _finished(out) == 1) or proc.poll() is not None, 120,
+        _wait_until(lambda: (marker.exists() and _finished(out) == 1) or proc.poll() is not None, DEADLINE,
                     "the sgd trial to finish and the hanging one to start")
         assert proc.poll() is None, proc.communicate()
         helpers = _children(proc.pid) + _pool_workers(proc.pid)  # fork server, resource tracker, workers
         os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole foreground group
-        _, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=DEADLINE)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -451,3 +522,84 @@ def test_auto_workers_are_decided_at_prepare_and_recorded_with_their_reason(tmp_
     assert given.options.workers == 2 and given.run_config["workers_reason"] == "as asked (--workers)"
     with pytest.raises(SpecError, match="--workers"):
         prepare(**GRID, out=tmp_path / "bad", workers="many")
+
+
+    _wait_until(lambda: all(_gone(pid) for pid in helpers), DEADLINE, f"the run's helper processes {helpers} to exit")
+
+
+def test_a_ray_start_that_fails_is_one_line_and_leaves_nothing_running(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """ray.init raising (as it does when its processes start too slowly on a loaded machine): one line, exit 2,
+    and ray.shutdown() called for what the half-finished start left running."""
+    from click.testing import CliRunner
+
+    from optbench.cli import main
+
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'optbench[ray]')")
+    shutdowns: list[bool] = []
+
+    def timed_out(*args: object, **kwargs: object) -> None:
+        raise Exception("The current node timed out during startup. This could happen because ...\nmore")
+
+    monkeypatch.setattr(ray, "init", timed_out)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda: shutdowns.append(True))
+    result = CliRunner().invoke(main, ["run", "-t", "quadratic[dim=3]", "-o", "sgd", "--steps", "5", "--seeds", "0",
+                                       "--threads", "1", "-q", "--backend", "ray", "--out", str(tmp_path / "s")])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: cannot start a local Ray: The current node timed out during startup")
+    assert result.output.count("\n") == 1 and "nothing was run" in result.output and shutdowns == [True]
+
+
+# ---------------------------------------------------------------------------------------------
+# the fork server dies with its driver at every point of its start-up
+# ---------------------------------------------------------------------------------------------
+
+# a preload module that records where the server got to (and its pid), then either goes on or blocks for ever
+MARKER = """import os, threading
+with open(os.path.join(os.environ["OPTBENCH_TEST_MARKS"], "{name}.tmp"), "w") as f:
+    f.write(str(os.getpid()))
+os.rename(os.path.join(os.environ["OPTBENCH_TEST_MARKS"], "{name}.tmp"),
+          os.path.join(os.environ["OPTBENCH_TEST_MARKS"], "{name}"))
+if {block}:
+    threading.Event().wait()  # an import that never ends
+"""
+# where the server is when the driver is killed: the preloads it is given, and the marker to wait for
+START_UP_POINTS = {
+    "importing torch": ["optbench.forkserver", "mark_before_torch", "optbench.pool_server"],
+    "stuck in an import": ["optbench.forkserver", "mark_stuck"],
+    "serving": ["optbench.forkserver", "optbench.pool_server", "mark_ready"],
+}
+DRIVER = """import sys
+import optbench.forkserver as fs
+fs.PRELOAD[:] = sys.argv[1:]
+fs.start_pool_early(2)
+sys.stdin.read()  # until killed
+"""
+
+
+@pytest.mark.parametrize("point", list(START_UP_POINTS))
+def test_the_fork_server_dies_with_its_driver_at_any_point_of_its_start_up(point: str, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    for name, block in (("mark_before_torch", False), ("mark_stuck", True), ("mark_ready", False)):
+        (tmp_path / f"{name}.py").write_text(MARKER.format(name=name, block=block))
+    preload = START_UP_POINTS[point]
+    env = {**os.environ, "OPTBENCH_TEST_MARKS": str(marks),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(optbench.__file__).parents[1])])}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, *preload], env=env, stdin=subprocess.PIPE,
+                              start_new_session=True)
+    marker = marks / preload[-1 if point != "importing torch" else 1]
+    server = None
+    try:
+        _wait_until(lambda: marker.exists() or driver.poll() is not None, DEADLINE, f"the fork server to reach {point}")
+        assert driver.poll() is None, "the driver ended before the server reached the point"
+        server = int(marker.read_text())
+        assert not _gone(server)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=DEADLINE)
+        _wait_until(lambda: _gone(server), DEADLINE, f"the fork server (pid {server}) to exit after its driver died")
+    finally:  # what a failure left behind: the processes this test started, by pid
+        for pid in (driver.pid, server):
+            if pid is not None and not _gone(pid):
+                os.kill(pid, signal.SIGKILL)

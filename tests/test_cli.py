@@ -47,7 +47,7 @@ def test_run_then_rerun_finishes_at_once(tmp_path: Path) -> None:
     (["--batch-sizes", "0"], "batch size must be >= 1"),
     (["--tasks", "quadratic[kappa=0.5]"], "kappa (condition number) must be >= 1"),
     (["--tasks", "quadratik"], "did you mean 'quadratic'"),
-    (["--out", "/proc/version/sub"], "cannot write results to /proc/version/sub"),
+    (["--out", "/proc/version/sub"], "cannot write to --out /proc/version/sub"),
 ])
 def test_user_errors_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     base = {"--tasks": "quadratic", "--optims": "sgd", "--steps": "5"}
@@ -135,3 +135,17 @@ def test_ctrl_c_exits_130_keeps_finished_trials_and_says_how_to_resume(tmp_path:
     assert process.returncode == 130, err
     assert "finished trials are kept" in err and "rerun the same command" in err and "Traceback" not in err
     assert len(list((store / "trials").glob("*.parquet"))) == 1
+
+
+def test_insist_runs_a_step_budget_above_the_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optbench import spec
+
+    monkeypatch.setattr(spec, "MAX_STEPS", 10)  # the limit is read when a study is planned
+    args = ["run", "-t", "quadratic[dim=3]", "-o", "sgd", "--steps", "20", "--seeds", "0", "--threads", "1", "-q",
+            "--out", str(tmp_path / "s")]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "asks for 20 steps per trial, more than the limit of 10" in refused.output
+    assert not (tmp_path / "s").exists()
+    insisted = CliRunner().invoke(main, [*args, "--insist"])
+    assert insisted.exit_code == 0, insisted.output
+    assert optbench.load(tmp_path / "s").trials["steps"].tolist() == [20]

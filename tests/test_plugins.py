@@ -169,3 +169,95 @@ def test_plugin_hyperparameters_are_validated_against_the_plugin_signature(local
     assert code == 2
     assert "plugin file plugins/lion.py: optimizer 'lion': factory raised ValueError: betas must be in [0, 1)" \
         in output
+
+
+# ---------------------------------------------------------------------------------------------
+# a plugin that never finishes importing is reported by file and skipped
+# ---------------------------------------------------------------------------------------------
+
+NEVER_FINISHES = {
+    # blocks for ever on a pipe nobody writes to (its own write end stays open: no EOF)
+    "on_a_pipe.py": "import os\nr, w = os.pipe()\nos.read(r, 1)\n",
+    # spins in Python, and swallows ordinary exceptions while it does
+    "spinning.py": "while True:\n    try:\n        pass\n    except Exception:\n        pass\n",
+    # waits for ever on an event nobody sets
+    "on_a_lock.py": "import threading\nthreading.Event().wait()\n",
+}
+
+
+# a plugin that imports nothing new (torch.optim's SGD is named, imported when first used): it loads in
+# milliseconds, far inside the short limit below, however loaded the machine (the shipped lion.py imports
+# torch, which can take longer than that under load)
+QUICK = "import optbench\nquick = optbench.optimizer('quick', 'torch.optim:SGD', 'SGD under another name')\n"
+SHORT_LIMIT = "1"
+
+
+@pytest.fixture
+def stuck_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """./plugins with a quick plugin and three that never finish importing; a short import limit."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "quick.py").write_text(QUICK)
+    for name, code in NEVER_FINISHES.items():
+        (tmp_path / "plugins" / name).write_text(code)
+    monkeypatch.setenv("OPTBENCH_PLUGIN_TIMEOUT", SHORT_LIMIT)
+    return tmp_path / "plugins"
+
+
+def test_a_plugin_that_never_finishes_importing_is_named_and_skipped(stuck_plugins: Path) -> None:
+    code, output = invoke("list", "optimizers")
+    assert code == 0 and "quick" in output and "radam" in output
+    for name in NEVER_FINISHES:
+        assert f"plugin file plugins/{name}: did not finish importing within {SHORT_LIMIT} s" in output, output
+    assert "Traceback" not in output
+
+
+def test_a_stuck_plugin_does_not_stop_a_run(stuck_plugins: Path, tmp_path: Path) -> None:
+    for name in ("on_a_pipe.py", "on_a_lock.py"):
+        (stuck_plugins / name).unlink()  # one is enough here
+    code, output = invoke("run", "-t", "quadratic", "-o", "quick,sgd", "--steps", "5", "--seeds", "0",
+                          "--threads", "1", "-q", "--out", str(tmp_path / "s"))
+    assert code == 0, output
+    assert "spinning.py: did not finish importing" in output
+
+
+def test_the_timer_is_gone_after_loading(stuck_plugins: Path) -> None:
+    import signal
+
+    from optbench.registry import load_registry
+
+    handler = signal.getsignal(signal.SIGALRM)
+    registry = load_registry()
+    assert len(registry.problems) == 3 and ("optimizer", "quick") in registry
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is handler
+
+
+def test_an_import_outside_the_main_thread_is_abandoned_on_time() -> None:
+    import threading
+
+    from optbench.registry import PluginTimeout, bounded_import
+
+    release = threading.Event()
+    outcome: list[BaseException] = []
+
+    def load_elsewhere() -> None:
+        try:
+            bounded_import(release.wait, seconds=0.2)
+        except PluginTimeout as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=load_elsewhere)
+    worker.start()
+    worker.join()
+    release.set()  # lets the abandoned import end, so no thread outlives the test
+    assert len(outcome) == 1
+
+
+def test_the_plugin_limit_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optbench.registry import PLUGIN_TIMEOUT, plugin_timeout
+
+    for value, expected in (("2.5", 2.5), ("0", PLUGIN_TIMEOUT), ("soon", PLUGIN_TIMEOUT), ("nan", PLUGIN_TIMEOUT)):
+        monkeypatch.setenv("OPTBENCH_PLUGIN_TIMEOUT", value)
+        assert plugin_timeout() == expected
+    monkeypatch.delenv("OPTBENCH_PLUGIN_TIMEOUT")
+    assert plugin_timeout() == PLUGIN_TIMEOUT == 30

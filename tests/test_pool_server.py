@@ -54,7 +54,7 @@ def test_the_fork_server_exits_without_a_teardown(tmp_path: Path) -> None:
 
 
 def test_pool_server_preloads_what_workers_need_and_only_arms_its_exit_in_the_server() -> None:
-    assert forkserver.PRELOAD == ["optbench.pool_server"]
+    assert forkserver.PRELOAD == ["optbench.forkserver", "optbench.pool_server"]  # the driver-death watch first
     assert {"torch._dynamo", "optbench.backends"} <= set(sys.modules)  # imported with pool_server
     assert not pool_server.running_as_fork_server()  # here, a test process: its exit is untouched
     probe = textwrap.dedent("""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -165,3 +167,36 @@ def test_a_store_written_with_older_code_versions_still_reads_and_is_not_reused(
     before, after = rows.loc[old.iloc[0].trial_id], rows.loc[new.iloc[0].trial_id]
     assert before.status == "completed" and "torch" not in before.code
     assert f"torch {torch.__version__}" in after.code
+
+
+# ---------------------------------------------------------------------------------------------
+# hyperparameter domains
+# ---------------------------------------------------------------------------------------------
+
+def test_domains_print_as_intervals() -> None:
+    from optbench.entries import AVERAGING, NON_NEGATIVE, POSITIVE, Domain
+
+    assert [str(d) for d in (AVERAGING, NON_NEGATIVE, POSITIVE, Domain(0, 1, low_open=True))] == \
+        ["[0, 1)", "[0, inf)", "(0, inf)", "(0, 1]"]
+    assert 0 in AVERAGING and 1 not in AVERAGING and 0 not in POSITIVE and "word" in POSITIVE
+
+
+@pytest.mark.parametrize("kind", ["optimizer", "schedule"])
+def test_every_builtin_default_lies_in_its_domain_and_a_value_beyond_is_refused(kind: str) -> None:
+    from optbench.errors import SpecError
+
+    registry = load_registry(plugin_dir=None, entry_points=False)
+    checked = 0
+    for entry in registry.list(kind):
+        resolved = entry.resolved()
+        for key, domain in entry.domains.items():
+            name, _, index = key.partition(".")
+            value = resolved[name] if not index else resolved[name][int(index)]
+            assert value in domain, (entry.name, key, value, str(domain))
+            beyond = domain.high + 1 if domain.high != float("inf") else domain.low - 1
+            bad = beyond if not index else tuple(beyond if i == int(index) else v
+                                                 for i, v in enumerate(resolved[name]))
+            with pytest.raises(SpecError, match=rf"{key}={re.escape(str(beyond))} is outside its domain"):
+                entry.resolved({name: bad})
+            checked += 1
+    assert checked >= (20 if kind == "optimizer" else 10)

@@ -91,3 +91,37 @@ def test_batch_sizes_are_positive_ints_or_full() -> None:
     for bad in ("0", "-4", "1.5", "half", [0], [2.5], [True]):
         with pytest.raises(SpecError, match="batch size"):
             parse_batch_sizes(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# sizes counted before anything is expanded
+# ---------------------------------------------------------------------------------------------
+
+def test_count_specs_counts_a_grid_without_expanding_it() -> None:
+    from optbench.spec import count_specs
+
+    grid = "sgd[lr=" + "|".join(str(i) for i in range(1, 1001)) + ",weight_decay=" + \
+        "|".join(str(i) for i in range(1000)) + "],adam"
+    assert count_specs(grid) == 1_000_001
+    assert count_specs(["sgd[lr=1|2]", Spec("adam")]) == 3
+
+
+def test_a_grid_above_the_limit_is_refused_with_its_count_and_how_to_split() -> None:
+    from optbench.spec import MAX_TRIALS, check_trial_count, parse_list
+
+    wide = "sgd[lr=" + "|".join(str(i) for i in range(1, 1001)) + ",weight_decay=" + \
+        "|".join(str(i) for i in range(1000)) + "]"
+    with pytest.raises(SpecError, match=r"1,000,000 trials .*limit of 100,000; split it"):
+        parse_list(wide)
+    assert check_trial_count({"optimizers": MAX_TRIALS}) == MAX_TRIALS
+    with pytest.raises(SpecError, match=r"100,002 trials \(50,001 optimizers × 2 seeds\)"):
+        check_trial_count({"optimizers": 50_001, "seeds": 2})
+
+
+def test_a_step_budget_above_the_limit_needs_insist() -> None:
+    from optbench.spec import MAX_STEPS, check_steps
+
+    check_steps(MAX_STEPS, "task 'x'")
+    with pytest.raises(SpecError, match=r"1,000,000,000,000 steps per trial.*--time.*--insist"):
+        check_steps(10**12, "task 'x'")
+    check_steps(10**12, "task 'x'", insist=True)

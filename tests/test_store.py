@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -253,3 +254,77 @@ def test_a_single_write_does_not_keep_the_lock(tmp_path: Path) -> None:
     (out / "manifest.json").unlink()
     holder = _lock_holder(out)  # the refused create() let go of the lock too
     holder.communicate("")
+
+
+# ---------------------------------------------------------------------------------------------
+# the machine refuses a write: one line, exit 2, the store intact (fault injection through the CLI)
+# ---------------------------------------------------------------------------------------------
+
+RUN = ["run", "-t", "quadratic[dim=3]", "-o", "sgd,adam", "--steps", "5", "--seeds", "0", "--threads", "1", "-q"]
+# every store file is written, fsync'ed, then renamed; a disk that fills up fails the write or the fsync
+FSYNC_INJECTION = """
+import errno, os, sys
+real_fsync = os.fsync
+def failing_fsync(fd):
+    if os.environ["FAIL_WHERE"] in os.readlink(f"/proc/self/fd/{fd}"):
+        code = getattr(errno, os.environ["FAIL_ERRNO"])
+        raise OSError(code, os.strerror(code))
+    return real_fsync(fd)
+os.fsync = failing_fsync
+"""
+
+
+def _fail_fsync(monkeypatch: pytest.MonkeyPatch, where: str, code: str) -> None:
+    monkeypatch.setenv("FAIL_WHERE", where)
+    monkeypatch.setenv("FAIL_ERRNO", code)
+    namespace: dict = {}  # the same code the subprocess below runs, without replacing os.fsync for good
+    exec(FSYNC_INJECTION.replace("os.fsync = failing_fsync", ""), namespace)
+    monkeypatch.setattr(os, "fsync", namespace["failing_fsync"])
+
+
+@pytest.mark.parametrize("where,code,cause", [
+    ("/tasks/", "ENOSPC", "no space left on the device"),  # write_task_info, while preparing
+    ("/checkpoints/", "EDQUOT", "disk quota exceeded"),    # write_checkpoint, after the first trial
+    ("/trials/", "EROFS", "the file system is read-only"),
+    ("manifest.json", "ENOSPC", "no space left on the device"),
+])
+def test_a_refused_write_is_one_line_and_the_store_stays_intact(where: str, code: str, cause: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from optbench.cli import main
+
+    out = tmp_path / "s"
+    with monkeypatch.context() as faulty:
+        _fail_fsync(faulty, where, code)
+        result = CliRunner().invoke(main, [*RUN, "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert line.startswith(f"error: {cause} writing {out}") and f"({code})" in line
+    assert f"the store {out} is intact" in line
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]  # no partial file left
+    again = CliRunner().invoke(main, [*RUN, "--out", str(out)])  # space freed: the same command completes it
+    assert again.exit_code == 0, again.output
+    assert len(optbench.load(out).trials) == 2
+
+
+def test_a_full_disk_with_workers_leaves_nothing_running(tmp_path: Path) -> None:
+    """The process backend: the driver's write fails, its workers and fork server go with it."""
+    out = tmp_path / "s"
+    code = FSYNC_INJECTION + "from optbench.cli import main\nsys.exit(main())\n"
+    env = {**os.environ, "FAIL_WHERE": "/trials/", "FAIL_ERRNO": "ENOSPC",
+           "PYTHONPATH": str(Path(optbench.__file__).parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", code, *RUN, "--workers", "2", "--out", str(out)], env=env,
+                            start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert err.decode().strip().startswith("error: no space left on the device writing") and b"Traceback" not in err
+
+    def session_is_empty() -> bool:  # the driver's session: its fork server, workers and resource tracker
+        return not subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+
+    deadline = time.monotonic() + 60  # a bounded poll for a state, not a guessed time
+    while not session_is_empty():
+        assert time.monotonic() < deadline, "processes of the failed run are still running"
+        time.sleep(0.05)

@@ -6,15 +6,18 @@ code 2; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from optbench.errors import OptbenchError, StoreWarning
+from optbench.errors import OptbenchError, StoreWarning, environment_error
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -57,8 +60,33 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except OSError as exc:  # a full disk, a read-only file system: the machine's, not a bug
+            problem = environment_error(exc)
+            if problem is None:
+                raise
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(EXIT_USER_ERROR)
 
     return wrapper
+
+
+def check_writable(folder: str | os.PathLike[str], option: str = "--out") -> None:
+    """Refuse, before any work, an output folder this process cannot create or write into.
+
+    Tries a temporary file in the folder, or in its nearest existing ancestor when it does not exist yet,
+    so nothing is left behind; permissions alone do not tell (root, read-only mounts, /proc)."""
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    try:
+        if not os.path.isdir(path):
+            raise NotADirectoryError(errno.ENOTDIR, "not a folder", path)
+        fd, name = tempfile.mkstemp(dir=path, prefix=".optbench-writable-")
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise OptbenchError(f"cannot write to {option} {folder}: {exc.strerror or exc} ({path}); "
+                            "choose a folder you can write to") from None
 
 
 def cli_registry(ctx: click.Context, extra: tuple[str, ...] = ()) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from optbench.cli.common import Interrupted, cli_registry, user_errors
+from optbench.cli.common import Interrupted, check_writable, cli_registry, user_errors
 
 
 def threads_option(command: click.Command) -> click.Command:
@@ -56,6 +56,8 @@ def parse_threads(value: str) -> int | str:
 @click.option("--noise-scale", "noise_scale", default=None, metavar="every=N[,small=b,chunks=k]",
               help="Record the gradient noise scale B_simple every N steps (outside the clock).")
 @click.option("--force", is_flag=True, help="Rerun trials that are already in the store.")
+@click.option("--insist", is_flag=True,
+              help="Run a step budget above the limit (10,000,000 steps per trial) without a --time bound.")
 @click.option("--report", "write_report", is_flag=True, help="Write an HTML report into reports/ at the end.")
 @click.option("--track", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Also log each finished trial's records as TensorBoard event files under DIR "
@@ -66,14 +68,19 @@ def run_command(ctx: click.Context, tasks: str, optims: str, quiet: bool, plugin
                 backend: str, address: str | None, write_report: bool, threads: str, track: str | None,
                 **settings: object) -> None:
     """Run every combination of tasks × optimizers × schedules × batch sizes × seeds."""
+    check_writable(settings["out"] or "results")  # before anything is built or trained
     # the workers' fork server imports torch while we do (``auto`` decides after planning; prepare checks)
     if workers.isdigit() and int(workers) > 1 and backend.lower() != "ray":
         from optbench.forkserver import start_pool_early
 
         start_pool_early(int(workers))
+    from optbench.backends import parse_workers, validate_backend
     from optbench.console import console, run_with_progress, summary_table, verdict_lines
     from optbench.plan import StudySpec
     from optbench.study import execute, prepare
+
+    chosen = parse_workers(workers)
+    validate_backend(backend, chosen if isinstance(chosen, int) else 1, address)  # before the store is made
 
     spec = StudySpec(tasks, optims, threads=parse_threads(threads), **settings)  # type: ignore[arg-type]
     study = prepare(spec, registry=cli_registry(ctx, plugins), workers=workers)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from optbench.cli.common import Interrupted, cli_registry, user_errors
+from optbench.cli.common import Interrupted, check_writable, cli_registry, user_errors
 from optbench.cli.run import parse_threads, threads_option
 
 
@@ -46,7 +46,11 @@ def run_command(ctx: click.Context, optims: str, suite_name: str, workloads: str
     """Tune each optimizer on each workload (equal budget), rerun the choice on fresh seeds, one store."""
     import time
 
+    check_writable(out)  # before any data is built (the phoneme corpus takes ~40 s)
+    from optbench.backends import validate_backend
     from optbench.suite.definition import load_suite
+
+    validate_backend(backend, workers, address)
     from optbench.suite.run import run_suite
 
     suite = load_suite(suite_name)

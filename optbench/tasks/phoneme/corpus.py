@@ -41,6 +41,11 @@ VARIANTS: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2
 TEST_VOICE_FRACTION = 0.2
 UTTERANCES_PER_SPEAKER = 10
 GENERATOR_VERSION = 1  # part of the cache key: bump when generation changes, so stale caches are not reused
+#: what one utterance costs: on disk (its features; 600 utterances take 56.7 MB, 2026-12-02) and in memory
+#: while generating (its label line and bookkeeping), rounded up: a corpus is refused up front when it
+#: cannot fit, instead of filling the disk
+DISK_PER_UTTERANCE = 100_000
+MEMORY_PER_UTTERANCE = 2_000
 TEMPLATES: tuple[str, ...] = (
     "{det} {adj} {noun} {verb} {det} {thing} {time}",
     "{det} {noun} {verbi} {adv} {prep} {det} {adj} {thing}",
@@ -198,6 +203,7 @@ def generate(out: str | Path, settings: CorpusSettings = CorpusSettings(), worke
     from optbench.tasks.phoneme import espeak
 
     settings.check()
+    check_room(out, settings.utterances)
     if espeak._ENGINE is not None:  # forked workers would inherit its state: see the module docstring
         raise RuntimeError("eSpeak NG was already used in this process, so forked workers would not start "
                            "from a fresh engine and the corpus would not be reproducible; generate it in a "
@@ -231,6 +237,24 @@ def generate(out: str | Path, settings: CorpusSettings = CorpusSettings(), worke
                             "espeak_ng": espeak.library_version(), "speakers": [asdict(s) for s in speaker_list]}
     (out / "corpus.json").write_text(json.dumps(meta, indent=1) + "\n")
     return out
+
+
+def check_room(out: str | Path, utterances: int) -> None:
+    """Refuse, before any synthesis, a corpus that would not fit on the disk of ``out`` or in memory."""
+    from optbench.tasks.base import check_memory
+
+    need = utterances * DISK_PER_UTTERANCE
+    place = Path(out).absolute()
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        free = shutil.disk_usage(place).free
+    except OSError:
+        free = None
+    if free is not None and need > free:
+        raise CorpusError(f"{utterances:,} utterances need about {need / 1e9:,.1f} GB on disk, more than the "
+                          f"{free / 1e9:,.1f} GB free at {place}; ask for fewer --utterances")
+    check_memory(f"a corpus of {utterances:,} utterances", utterances * MEMORY_PER_UTTERANCE)
 
 
 def cache_root() -> Path:
