@@ -453,7 +453,7 @@ def test_ctrl_c_stops_the_pool_and_its_fork_server(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert b"rerun the same command" in err and b"Traceback" not in err
     assert _finished(out) == 1
-    _wait_until(lambda: all(_gone(pid) for pid in helpers), 30, f"the run's helper processes {helpers} to exit")
+    _wait_until(lambda: all(_gone(pid) for pid in helpers), DEADLINE, f"the run's helper processes {helpers} to exit")
 
 
 # --workers auto: the decision is pure (load, cores, estimated work in -> a number out); no timing here
@@ -522,9 +522,6 @@ def test_auto_workers_are_decided_at_prepare_and_recorded_with_their_reason(tmp_
     assert given.options.workers == 2 and given.run_config["workers_reason"] == "as asked (--workers)"
     with pytest.raises(SpecError, match="--workers"):
         prepare(**GRID, out=tmp_path / "bad", workers="many")
-
-
-    _wait_until(lambda: all(_gone(pid) for pid in helpers), DEADLINE, f"the run's helper processes {helpers} to exit")
 
 
 def test_a_ray_start_that_fails_is_one_line_and_leaves_nothing_running(tmp_path: Path,
