@@ -314,8 +314,9 @@ def _source_stamp() -> list[tuple[str, int, int]]:
     return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*.py"))
 
 
-def plan_key(spec: StudySpec, registry: Registry) -> str:
-    """A digest of everything :func:`plan` turns into trial ids without building a task.
+def plan_key(spec: StudySpec, registry: Registry) -> str | None:
+    """A digest of everything :func:`plan` turns into trial ids without building a task (None when the spec
+    does not resolve: planning then says why, with the spec's label).
 
     The spec's planning fields, every registry entry's resolved parameters for the names used and its code
     version, the working folder (relative data paths), the ``OPTBENCH_*`` variables and ``HOME`` (where data
@@ -325,10 +326,13 @@ def plan_key(spec: StudySpec, registry: Registry) -> str:
     never hashed either: they name data by its path (``data_source``).
     """
     entries = []
-    for kind, value in (("task", spec.tasks), ("optimizer", spec.optims), ("schedule", spec.schedules)):
-        for item in as_specs(value):
-            entry = registry.get(kind, item.name)  # type: ignore[arg-type]
-            entries.append((kind, entry.name, entry.code_version, entry.resolved(item.params)))
+    try:
+        for kind, value in (("task", spec.tasks), ("optimizer", spec.optims), ("schedule", spec.schedules)):
+            for item in as_specs(value):
+                entry = registry.get(kind, item.name)  # type: ignore[arg-type]
+                entries.append((kind, entry.name, entry.code_version, entry.resolved(item.params)))
+    except OptbenchError:
+        return None
     payload = {
         "spec": {name: getattr(spec, name) for name in PLAN_FIELDS}, "entries": entries,
         "cwd": os.getcwd(), "env": {k: v for k, v in os.environ.items() if k.startswith("OPTBENCH_") or k == "HOME"},

@@ -190,7 +190,7 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
     workers = parse_workers(workers)
     options = _options(spec, workers if isinstance(workers, int) else 1)
     key = plan_key(spec, registry)
-    stored = None if spec.force else stored_study(spec, key, registry, options)
+    stored = None if spec.force or key is None else stored_study(spec, key, registry, options)
     if stored is not None:
         return stored
     if isinstance(workers, int) and workers > 1:  # the pool's fork server imports torch while we plan
@@ -209,7 +209,8 @@ def prepare(tasks: StudySpec | Any, optims: Any = None, *, registry: Registry | 
         store.update_manifest(study.run_config)
     for config in {c.task_key: c for c in configs}.values():
         store.write_task_info(config.task_key, task_info(config, cache.get(config.task, config.task_params)))
-    store.write_json(f"{PLANS}/{key}.json", {"trial_ids": [c.trial_id for c in configs]})
+    if key is not None:
+        store.write_json(f"{PLANS}/{key}.json", {"trial_ids": [c.trial_id for c in configs]})
     return study
 
 

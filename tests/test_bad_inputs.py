@@ -78,7 +78,7 @@ CASES: list[tuple[str, int, str]] = [
     (f"{RUN} --batch-sizes 100000 --out s", 2, "batch size 100000 exceeds task"),
     (f"{RUN} --threads zero --out s", 2, "--threads must be 'auto' or a whole number, got 'zero'"),
     (f"{RUN} --threads 0 --out s", 2, "threads must be 'auto' or a whole number >= 1, got 0"),
-    (f"{RUN} --workers 0 --out s", 2, "--workers must be >= 1, got 0"),
+    (f"{RUN} --workers 0 --out s", 2, "--workers must be 'auto' or a whole number >= 1, got '0'"),
     (f"{RUN} --address 1.2.3.4:5 --out s", 2, "--address '1.2.3.4:5' is for --backend ray, not 'sequential'"),
     (f"{RUN} --device tpu --out s", 2, "device must be auto, cpu or cuda[:N], got 'tpu'"),
     (f"{RUN} --eval-every 0 --out s", 2, "eval_every must be a whole number >= 1, got 0"),

@@ -22,9 +22,12 @@ def _trials(optimizers: list[str]) -> pd.DataFrame:
     rows = []
     for optimizer in optimizers:
         for seed in range(3):
-            rows.append({"task_label": "quadratic[kappa=1000,noise=0.01]", "optimizer_label": optimizer,
-                         "status": "completed", "headline_metric": "suboptimality", "target_metric": "rel_dist",
-                         "final_suboptimality": 0.123456 * (seed + 1), "steps_to_target": 100.0 + seed,
+            rows.append({"trial_id": f"{optimizer}-{seed}", "task_key": "k", "seed": seed,
+                         "task_label": "quadratic[kappa=1000,noise=0.01]", "optimizer_label": optimizer,
+                         "schedule_label": "constant", "batch_size": "32",
+                         "status": "completed", "headline_metric": "suboptimality", "headline_direction": "min",
+                         "target_metric": "suboptimality", "target_value": 1e-3,
+                         "headline_final": 0.123456 * (seed + 1), "steps_to_target": 100.0 + seed,
                          "steps_per_second": 1234.5 + seed})
     return pd.DataFrame(rows)
 
