@@ -36,7 +36,7 @@ def test_suite_list_builds_no_task_and_imports_no_torch() -> None:
                           env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "imported: []"
-    assert "phoneme-simple" in done.stdout and "validation accuracy ≥ 0.45" in done.stdout
+    assert "phoneme-simple" in done.stdout and "subset ≥ 0.45" in done.stdout
 
 
 def test_suite_run_numbers_its_workloads_and_shows_progress_with_an_eta(tmp_path) -> None:
