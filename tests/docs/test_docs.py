@@ -44,7 +44,7 @@ SKIP: dict[tuple[str, str], str] = {
 }
 #: (file, text unique to the block): blocks that take more than ~20 s (run all the same, also in CI)
 SLOW: set[tuple[str, str]] = {
-    ("README.md", "--batch-sizes 16,full --seeds 0-2 --steps 100"),  # 72 trials, run twice (the no-op rerun)
+    ("README.md", "--batch-sizes 16,full --seeds 0-1 --steps 50"),  # 32 trials, run twice (the no-op rerun)
     ("README.md", "optbench predict results/main"),  # the main job (shared), predict, diagnose, a corpus
     ("docs/phoneme.md", "optbench predict results/main"),
     ("README.md", "optbench tune -t"),
